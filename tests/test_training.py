@@ -1,0 +1,135 @@
+"""Training runs: metrics in rating units, reproducibility, atomic run directories."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movierec.data import Dataset
+from movierec.errors import MovierecError
+from movierec.models import predict_ratings
+from movierec.runs import load_run, save_run
+from movierec.splits import random_split
+from movierec.training import EncodedSplit, TrainConfig
+from conftest import synthetic_ratings
+
+
+def synthetic_dataset() -> Dataset:
+    ratings = synthetic_ratings()
+    ratings["rating"] = ratings["rating"].astype(np.float32)
+    movie_ids = np.sort(ratings["movie_id"].unique())
+    movies = pd.DataFrame({
+        "movie_id": movie_ids,
+        "title": [f"Movie {i} ({1990 + i % 20})" for i in movie_ids],
+        "year": pd.array([1990 + i % 20 for i in movie_ids], dtype="Int64"),
+        "genres": ["Drama" if i % 2 else "Comedy" for i in movie_ids],
+    })
+    return Dataset(name="synthetic", ratings=ratings, movies=movies, rating_scale=(1.0, 5.0))
+
+
+@pytest.fixture(scope="module")
+def encoded() -> EncodedSplit:
+    dataset = synthetic_dataset()
+    return EncodedSplit.from_dataset(dataset, random_split(dataset.ratings, 0.2, seed=1))
+
+
+SMALL = TrainConfig(model="dot-bias", epochs=3, batch_size=32, learning_rate=0.01, factors=8)
+
+
+def test_history_has_one_row_per_epoch_with_rating_metrics(encoded: EncodedSplit) -> None:
+    result = encoded.fit(SMALL, verbose=0)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    for row in result.history:
+        assert {"loss", "val_loss", "val_rmse", "val_mae", "seconds"} <= set(row)
+    predicted = predict_ratings(result.model, encoded.test_pairs)
+    rmse = float(np.sqrt(np.mean((predicted - encoded.test_ratings) ** 2)))
+    assert result.metrics["rmse"] == pytest.approx(rmse, rel=1e-5)
+    assert result.metrics["best_epoch_rmse"] <= result.metrics["final_epoch_rmse"]
+
+
+def test_training_learns_the_taste_clusters(encoded: EncodedSplit) -> None:
+    result = encoded.fit(TrainConfig(model="dot-bias", epochs=15, batch_size=32,
+                                     learning_rate=0.02, factors=8), verbose=0)
+    global_mean = float(np.mean(encoded.train_ratings))
+    baseline = float(np.sqrt(np.mean((encoded.test_ratings - global_mean) ** 2)))
+    assert result.metrics["rmse"] < 0.8 * baseline
+
+
+def test_unit_output_models_report_rating_units(encoded: EncodedSplit) -> None:
+    result = encoded.fit(TrainConfig(model="recommender-net", epochs=2, batch_size=32,
+                                     factors=8), verbose=0)
+    assert 0.3 < result.metrics["mae"] < 4.0  # a [0, 1] probability would give MAE ~ 2.5+
+
+
+def test_same_seed_gives_same_metrics(encoded: EncodedSplit) -> None:
+    first = encoded.fit(SMALL, verbose=0).metrics
+    second = encoded.fit(SMALL, verbose=0).metrics
+    assert first["rmse"] == second["rmse"]
+    assert first["mae"] == second["mae"]
+
+
+def test_early_stopping_restores_the_best_epoch(encoded: EncodedSplit) -> None:
+    config = TrainConfig(model="dot", epochs=30, batch_size=16, learning_rate=0.05, factors=16,
+                         early_stopping=2)
+    result = encoded.fit(config, verbose=0)
+    assert result.metrics["rmse"] == pytest.approx(result.metrics["best_epoch_rmse"], rel=1e-5)
+
+
+def test_bad_config_is_a_clear_error() -> None:
+    with pytest.raises(MovierecError, match="unknown model 'svd'"):
+        TrainConfig(model="svd")
+    with pytest.raises(MovierecError, match="epochs must be at least 1"):
+        TrainConfig(epochs=0)
+
+
+def test_run_directory_round_trips_in_a_fresh_process(encoded: EncodedSplit, tmp_path) -> None:
+    dataset = synthetic_dataset()
+    result = encoded.fit(SMALL, verbose=0)
+    run_dir = save_run(tmp_path / "run", result, encoded, dataset)
+    expected = {"config.json", "encoders.json", "model.keras", "history.json", "metrics.json",
+                "train.parquet", "movies.parquet", "loss.png"}
+    assert expected <= {p.name for p in run_dir.iterdir()}
+    run = load_run(run_dir)
+    assert run.config == SMALL
+    assert len(run.train_ratings) == len(encoded.train_pairs)
+    np.testing.assert_allclose(predict_ratings(run.model, encoded.test_pairs),
+                               predict_ratings(result.model, encoded.test_pairs), atol=1e-6)
+    script = (
+        "import json, sys, numpy as np; from movierec.runs import load_run; "
+        "from movierec.models import predict_ratings; run = load_run(sys.argv[1]); "
+        "pairs = np.array(json.loads(sys.argv[2]), dtype=np.int32); "
+        "print(json.dumps(predict_ratings(run.model, pairs).tolist()))"
+    )
+    pairs = encoded.test_pairs[:20]
+    out = subprocess.run([sys.executable, "-c", script, str(run_dir), json.dumps(pairs.tolist())],
+                         capture_output=True, text=True, check=True)
+    np.testing.assert_allclose(json.loads(out.stdout), predict_ratings(result.model, pairs),
+                               atol=1e-6)
+
+
+def test_a_failed_save_leaves_the_previous_run_intact(encoded: EncodedSplit, tmp_path,
+                                                      monkeypatch) -> None:
+    dataset = synthetic_dataset()
+    result = encoded.fit(SMALL, verbose=0)
+    run_dir = save_run(tmp_path / "run", result, encoded, dataset)
+    before = (run_dir / "metrics.json").read_text()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed half-way")
+
+    monkeypatch.setattr("movierec.runs.plot_loss_curves", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_run(run_dir, result, encoded, dataset)
+    assert (run_dir / "metrics.json").read_text() == before
+    assert load_run(run_dir).config == SMALL
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_loading_something_that_is_not_a_run_says_what_to_do(tmp_path) -> None:
+    with pytest.raises(MovierecError, match="not a training run"):
+        load_run(tmp_path)
