@@ -1,0 +1,51 @@
+"""Loading a dataset by name, or from the options every command offers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from movierec.data.custom import load_ratings
+from movierec.data.dataset import Dataset
+from movierec.data.movielens import get_release, read_release
+from movierec.data.sources import locate
+from movierec.errors import DataError
+
+DEFAULT_DATASET = "latest-small"
+
+
+def load(name: str, data_dir: str | Path | None = None, *, download: bool = True) -> Dataset:
+    """Load a MovieLens release ("latest-small", "100k", "1m", "10m", "20m", "25m", "32m").
+
+    The files are looked up in ``data_dir``, ``$MOVIEREC_DATA`` and the cache, in that
+    order, and downloaded from GroupLens if found nowhere and ``download`` is true.
+    """
+    release = get_release(name)
+    ratings, movies = read_release(release, locate(release, data_dir, download=download))
+    return Dataset(name=release.name, ratings=ratings, movies=movies,
+                   rating_scale=release.rating_scale)
+
+
+def dataset_from_options(
+    dataset: str | None,
+    ratings: Path | None,
+    movies: Path | None,
+    data_dir: str | Path | None,
+    *,
+    user_col: str = "user",
+    item_col: str = "item",
+    rating_col: str = "rating",
+    timestamp_col: str = "timestamp",
+) -> Dataset:
+    """The dataset chosen by ``--dataset NAME`` or ``--ratings FILE [--movies FILE]``.
+
+    With neither, the default is MovieLens latest-small.
+    """
+    if dataset is not None and ratings is not None:
+        raise DataError("Pass either --dataset NAME or --ratings FILE, not both.")
+    if ratings is None:
+        if movies is not None:
+            raise DataError("--movies gives the titles for --ratings FILE; pass --ratings "
+                            "too, or drop --movies to use a MovieLens dataset's own titles.")
+        return load(dataset or DEFAULT_DATASET, data_dir)
+    return load_ratings(ratings, movies, user_col=user_col, item_col=item_col,
+                        rating_col=rating_col, timestamp_col=timestamp_col)
