@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -13,12 +10,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from movierec.cli.options import DataDirOption, MoviesOption, RatingsOption
+from movierec.cli.options import (
+    DataDirOption,
+    ItemColOption,
+    MoviesOption,
+    RatingColOption,
+    RatingsOption,
+    TimestampColOption,
+    UserColOption,
+    load_data,
+)
 from movierec.data import (
     DATASETS,
     Dataset,
-    DataWarning,
-    dataset_from_options,
     download_release,
     find_release,
     get_release,
@@ -36,22 +40,6 @@ def register(app: typer.Typer) -> None:
     data_app.command("download")(download)
     data_app.command("info")(info)
     app.add_typer(data_app, name="data")
-
-
-@contextmanager
-def data_warnings_printed() -> Iterator[None]:
-    """Print each :class:`DataWarning` raised in the block as a one-line notice on stderr."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
-        yield
-    stderr = Console(stderr=True)
-    for warning in caught:
-        if issubclass(warning.category, DataWarning):
-            stderr.print(f"[bold yellow]warning:[/] {warning.message}", highlight=False,
-                         soft_wrap=True)
-        else:
-            warnings.showwarning(warning.message, warning.category, warning.filename,
-                                 warning.lineno)
 
 
 def list_datasets(data_dir: DataDirOption = None) -> None:
@@ -87,17 +75,14 @@ def info(
     ratings: RatingsOption = None,
     movies: MoviesOption = None,
     data_dir: DataDirOption = None,
-    user_col: Annotated[str, typer.Option(help="User id column of --ratings.")] = "user",
-    item_col: Annotated[str, typer.Option(help="Movie id column of --ratings.")] = "item",
-    rating_col: Annotated[str, typer.Option(help="Rating column of --ratings.")] = "rating",
-    timestamp_col: Annotated[str, typer.Option(help="Timestamp column of --ratings "
-                                               "(optional).")] = "timestamp",
+    user_col: UserColOption = "user",
+    item_col: ItemColOption = "item",
+    rating_col: RatingColOption = "rating",
+    timestamp_col: TimestampColOption = "timestamp",
 ) -> None:
     """Show counts, rating scale, date range and location of a dataset or ratings file."""
-    with data_warnings_printed():
-        dataset = dataset_from_options(name, ratings, movies, data_dir, user_col=user_col,
-                                       item_col=item_col, rating_col=rating_col,
-                                       timestamp_col=timestamp_col)
+    dataset = load_data(name, ratings, movies, data_dir, user_col, item_col, rating_col,
+                        timestamp_col)
     location = ratings or _release_folder(dataset.name, data_dir)
     for label, value in _summary(dataset, location):
         typer.echo(f"{label + ':':<14}{value}")

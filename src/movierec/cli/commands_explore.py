@@ -7,8 +7,17 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from movierec.cli.options import DataDirOption, DatasetOption, MoviesOption, RatingsOption
-from movierec.data import dataset_from_options
+from movierec.cli.options import (
+    DataDirOption,
+    DatasetOption,
+    ItemColOption,
+    MoviesOption,
+    RatingColOption,
+    RatingsOption,
+    TimestampColOption,
+    UserColOption,
+    load_data,
+)
 from movierec.errors import MovierecError
 from movierec.explore import plot_summary, render_summary, summarize
 
@@ -22,6 +31,10 @@ def explore_command(
     ratings: RatingsOption = None,
     movies: MoviesOption = None,
     data_dir: DataDirOption = None,
+    user_col: UserColOption = "user",
+    item_col: ItemColOption = "item",
+    rating_col: RatingColOption = "rating",
+    timestamp_col: TimestampColOption = "timestamp",
     top: int = typer.Option(15, min=1, help="Movies in the most-rated list; users and "
                             "movies in the pivot table (tutorial: 15)."),
     plot: Path | None = typer.Option(None, "--plot", help="Also write a PNG of the rating "
@@ -31,7 +44,8 @@ def explore_command(
     if plot is not None and plot.suffix.lower() != ".png":
         raise MovierecError(f"--plot writes a PNG image; give a file ending in .png, not {plot}")
     console = Console()
-    summary = summarize(dataset_from_options(dataset, ratings, movies, data_dir), top=top)
+    summary = summarize(load_data(dataset, ratings, movies, data_dir, user_col, item_col,
+                                  rating_col, timestamp_col), top=top)
     render_summary(summary, console)
     if plot is not None:
         console.print(f"Plot written to {plot_summary(summary, plot)}", highlight=False,

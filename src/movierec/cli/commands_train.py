@@ -1,0 +1,164 @@
+"""``movierec train``, ``movierec compare`` and ``movierec demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from movierec.cli.options import (
+    DataDirOption,
+    DatasetOption,
+    ItemColOption,
+    MoviesOption,
+    RatingColOption,
+    RatingsOption,
+    TimestampColOption,
+    UserColOption,
+    load_data,
+    wide_console,
+)
+from movierec.data import Dataset
+from movierec.splits import random_split
+from movierec.training import EncodedSplit, TrainConfig
+
+console = wide_console()
+
+MODEL_HELP = "dot, dot-bias, mlp, recommender-net or recommender-net-as-published."
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("compare")(compare_command)
+    app.command("demo")(demo_command)
+
+
+def _encoded_split(dataset: Dataset, test_size: float, split_seed: int) -> EncodedSplit:
+    split = random_split(dataset.ratings, test_size=test_size, seed=split_seed)
+    return EncodedSplit.from_dataset(dataset, split)
+
+
+def _verbosity(quiet: bool) -> int | None:
+    return 0 if quiet else None
+
+
+def train_command(
+    model: str = typer.Option("dot-bias", "--model", "-m", help=MODEL_HELP),
+    dataset: DatasetOption = None,
+    ratings: RatingsOption = None,
+    movies: MoviesOption = None,
+    data_dir: DataDirOption = None,
+    user_col: UserColOption = "user",
+    item_col: ItemColOption = "item",
+    rating_col: RatingColOption = "rating",
+    timestamp_col: TimestampColOption = "timestamp",
+    epochs: int = typer.Option(5, help="Passes over the training data."),
+    batch_size: int = typer.Option(64, help="Ratings per gradient step (tutorial: 64)."),
+    learning_rate: float = typer.Option(1e-3, help="Adam learning rate (tutorial: 1e-3)."),
+    factors: int = typer.Option(50, help="Embedding size (tutorial: 50)."),
+    l2: float = typer.Option(1e-6, help="L2 penalty on the embeddings (tutorial: 1e-6)."),
+    seed: int = typer.Option(42, help="Seed for weights and shuffling."),
+    split_seed: int = typer.Option(42, help="Seed of the random 90/10 split (tutorial: 42)."),
+    test_size: float = typer.Option(0.1, help="Fraction of ratings held out for validation."),
+    early_stopping: int = typer.Option(
+        0, help="Stop after N epochs without a better validation RMSE, keeping the best "
+        "weights (0: off)."),
+    out: Path = typer.Option(None, help="Run directory to write (default runs/<model>)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Train one model and save a run directory (model, encoders, history, metrics, plot)."""
+    from movierec.runs import save_run
+
+    config = TrainConfig(
+        model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        factors=factors, l2=l2, seed=seed, early_stopping=early_stopping or None,
+    )
+    data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
+                     timestamp_col)
+    encoded = _encoded_split(data, test_size, split_seed)
+    result = encoded.fit(config, verbose=_verbosity(quiet))
+    run_dir = save_run(out or Path("runs") / model, result, encoded, data)
+    m = result.metrics
+    console.print(
+        f"{model}: validation RMSE {m['rmse']:.4f}, MAE {m['mae']:.4f} "
+        f"(best epoch {m['best_epoch']}: RMSE {m['best_epoch_rmse']:.4f}); "
+        f"{m['seconds_per_epoch']:.2f} s/epoch, {m['ratings_per_second']:,.0f} ratings/s; "
+        f"saved to {run_dir}",
+        highlight=False, soft_wrap=True,
+    )
+
+
+def compare_command(
+    dataset: DatasetOption = None,
+    ratings: RatingsOption = None,
+    movies: MoviesOption = None,
+    data_dir: DataDirOption = None,
+    user_col: UserColOption = "user",
+    item_col: ItemColOption = "item",
+    rating_col: RatingColOption = "rating",
+    timestamp_col: TimestampColOption = "timestamp",
+    models: str = typer.Option(
+        "dot,dot-bias,mlp,recommender-net,recommender-net-as-published,baselines",
+        help="Comma-separated models; 'baselines' adds global-mean and bias-baseline."),
+    epochs: int = typer.Option(5, help="Epochs for every Keras model."),
+    batch_size: int = typer.Option(64, help="Batch size for every Keras model."),
+    learning_rate: float = typer.Option(1e-3, help="Adam learning rate."),
+    seed: int = typer.Option(42, help="Seed for weights and shuffling."),
+    split_seed: int = typer.Option(42, help="Seed of the random 90/10 split."),
+    out: Path = typer.Option(Path("runs/compare"), help="Folder for runs, JSON and figures."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch output."),
+) -> None:
+    """Train several models on the same split and print a comparison table."""
+    data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
+                     timestamp_col)
+    run_comparison(data, [name.strip() for name in models.split(",") if name.strip()],
+                   TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                               seed=seed),
+                   split_seed=split_seed, out=out, quiet=quiet)
+
+
+def run_comparison(dataset: Dataset, names: list[str], base: TrainConfig, *, split_seed: int,
+                   out: Path, quiet: bool) -> list:
+    """Compare ``names`` on the tutorial's split of ``dataset``; print and save the results."""
+    from movierec.comparison import compare, comparison_table, write_comparison
+
+    encoded = _encoded_split(dataset, 0.1, split_seed)
+    rows = compare(
+        dataset, encoded, names, base, out=out, verbose=_verbosity(quiet),
+        on_row=lambda row: console.print(
+            f"  {row.name}: RMSE {row.rmse:.4f} in {row.train_seconds:.1f} s", highlight=False),
+    )
+    write_comparison(rows, out, {"dataset": dataset.name, "split": encoded.split.name,
+                                 "train": base.to_dict()})
+    console.print(comparison_table(rows, title=f"Validation on {dataset.name} "
+                                   f"({encoded.split.name})"))
+    console.print(f"Saved comparison.json, validation_curves.png and rmse.png in {out}")
+    return rows
+
+
+def demo_command(
+    dataset: DatasetOption = None,
+    ratings: RatingsOption = None,
+    movies: MoviesOption = None,
+    data_dir: DataDirOption = None,
+    user_col: UserColOption = "user",
+    item_col: ItemColOption = "item",
+    rating_col: RatingColOption = "rating",
+    timestamp_col: TimestampColOption = "timestamp",
+    epochs: int = typer.Option(5, help="Epochs for every model (tutorial: 5)."),
+    out: Path = typer.Option(Path("runs/demo"), help="Folder for runs and figures."),
+    seed: int = typer.Option(42, help="Seed for weights, shuffling and the demo user."),
+) -> None:
+    """The whole tutorial in one go: explore, train and compare the models, recommend."""
+    from movierec.explore import render_summary, summarize
+
+    data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
+                     timestamp_col)
+    console.rule("[bold]1. The data")
+    render_summary(summarize(data, top=15), console)
+    console.rule("[bold]2. Training and comparing the tutorial's models")
+    run_comparison(data, ["dot", "dot-bias", "mlp", "recommender-net",
+                             "recommender-net-as-published", "baselines"],
+                   TrainConfig(epochs=epochs, seed=seed), split_seed=42, out=out, quiet=True)
+    console.print(f"Loss curves: {out}/<model>/loss.png; validation curves: "
+                  f"{out}/validation_curves.png")
