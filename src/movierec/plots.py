@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from movierec.atomic import atomic_path
 
@@ -98,7 +99,7 @@ def plot_loss_curves(
     epochs = [row["epoch"] for row in history]
     axes.plot(epochs, [row["loss"] for row in history], marker="o", label="train")
     axes.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
-    axes.set_xlabel("epoch")
+    _epoch_axis(axes)
     axes.set_ylabel("loss")
     axes.set_title(title or "Model loss")
     axes.legend()
@@ -115,7 +116,7 @@ def plot_validation_curves(
     for name, history in histories.items():
         axes.plot([row["epoch"] for row in history], [row["val_rmse"] for row in history],
                   marker="o", label=name)
-    axes.set_xlabel("epoch")
+    _epoch_axis(axes)
     axes.set_ylabel("validation RMSE (rating units)")
     axes.set_title("Validation RMSE by epoch")
     axes.legend()
@@ -135,3 +136,8 @@ def plot_rmse_bars(rmse_by_model: dict[str, float], path: str | os.PathLike[str]
     axes.set_xlim(0, max(values, default=1.0) * 1.15)
     axes.set_title("Validation RMSE by model")
     return save_figure(figure, path)
+
+
+def _epoch_axis(axes: Axes) -> None:
+    axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -42,7 +42,16 @@ def _root(
 
 def _register_commands() -> None:
     # Each command module exposes ``register(app)``; add new modules to this tuple.
-    modules: tuple = ()
+    from movierec.cli import (
+        commands_data,
+        commands_explore,
+        commands_recommend,
+        commands_serve,
+        commands_train,
+    )
+
+    modules: tuple = (commands_data, commands_explore, commands_train, commands_serve,
+                      commands_recommend)
     for module in modules:
         module.register(app)
 
