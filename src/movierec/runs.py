@@ -69,6 +69,7 @@ def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset:
                 "dataset": dataset.name,
                 "rating_scale": list(data.rating_range),
                 "split": data.split.name,
+                **data.split_params,
                 "n_users": len(data.encoders.users),
                 "n_movies": len(data.encoders.movies),
                 "n_train": len(data.train_pairs),

@@ -208,9 +208,11 @@ class EncodedSplit:
     test_pairs: np.ndarray
     test_ratings: np.ndarray
     rating_range: tuple[float, float]
+    split_params: dict[str, Any] = field(default_factory=dict)
+    """How the split was made (e.g. seed and test size), saved so it can be recreated."""
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, split: Split) -> EncodedSplit:
+    def from_dataset(cls, dataset: Dataset, split: Split, **split_params: Any) -> EncodedSplit:
         encoders = Encoders.fit(dataset.ratings)
         return cls(
             encoders=encoders,
@@ -220,6 +222,7 @@ class EncodedSplit:
             test_pairs=encoders.encode(split.test),
             test_ratings=split.test["rating"].to_numpy(np.float32),
             rating_range=tuple(float(x) for x in dataset.rating_scale),
+            split_params=split_params,
         )
 
     def fit(self, config: TrainConfig, verbose: int | None = None) -> TrainResult:

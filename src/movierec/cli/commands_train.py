@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
 def _encoded_split(dataset: Dataset, test_size: float, split_seed: int) -> EncodedSplit:
     split = random_split(dataset.ratings, test_size=test_size, seed=split_seed)
-    return EncodedSplit.from_dataset(dataset, split)
+    return EncodedSplit.from_dataset(dataset, split, split_seed=split_seed, test_size=test_size)
 
 
 def _verbosity(quiet: bool) -> int | None:

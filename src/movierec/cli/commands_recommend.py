@@ -1,0 +1,446 @@
+"""``movierec recommend``, ``movierec similar`` and ``movierec evaluate`` on a saved run."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from movierec.cli.options import DataDirOption, DatasetOption, MoviesOption, RatingsOption
+from movierec.errors import DataError, MovierecError, UnknownIdError
+
+RunOption = typer.Option(..., "--run", "-r", help="A run directory written by `movierec train`.")
+KOption = typer.Option(10, "-k", "--top-k", min=1, help="How many movies to list.")
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("recommend")(recommend_command)
+    app.command("similar")(similar_command)
+    app.command("evaluate")(evaluate_command)
+
+
+def _load(run_dir: Path):
+    from movierec.recommend import Recommender
+    from movierec.runs import load_run
+
+    run = load_run(run_dir)
+    return run, Recommender.from_run(run)
+
+
+# --------------------------------------------------------------------------------------------
+# recommend
+# --------------------------------------------------------------------------------------------
+
+
+def recommend_command(
+    run: Path = RunOption,
+    user: str | None = typer.Option(None, "--user", "-u", help="A user id the model knows."),
+    k: int = KOption,
+    as_json: bool = JsonOption,
+    exclude: list[str] | None = typer.Option(
+        None, "--exclude", help="A movie id or title never to recommend; repeat for more."),
+    all_users: bool = typer.Option(
+        False, "--all-users", help="Top K for every user, written to --out."),
+    out: Path | None = typer.Option(
+        None, "--out", help="With --all-users: the file to write (.parquet or .csv)."),
+    fallback: str = typer.Option(
+        "none", "--fallback", help="For a user the model does not know: 'none' (an error) "
+        "or 'popular' (the best-liked popular movies, labelled as a fallback)."),
+    rate: list[str] | None = typer.Option(
+        None, "--rate", help="A new user's rating, 'TITLE=5' or 'MOVIE_ID=4'; repeat. The "
+        "user is folded into the model without retraining."),
+    ratings_of_new_user: Path | None = typer.Option(
+        None, "--ratings-of-new-user", help="A new user's ratings as CSV with columns "
+        "movie (id or title) and rating."),
+    show_rated: int = typer.Option(
+        10, "--show-rated", min=0, help="How many of the user's own top-rated movies to "
+        "show first (0: none)."),
+    chunk_size: int = typer.Option(
+        0, "--chunk-size", min=0, help="Users scored at once with --all-users "
+        "(0: about 4 million scores per chunk)."),
+) -> None:
+    """Top-K movies for a known user, every user, or a new user from a few ratings."""
+    if fallback not in ("none", "popular"):
+        raise MovierecError(f"--fallback must be 'none' or 'popular', not {fallback!r}")
+    new_user = bool(rate) or ratings_of_new_user is not None
+    modes = [name for name, on in (("--user", user is not None), ("--all-users", all_users),
+                                   ("--rate/--ratings-of-new-user", new_user)) if on]
+    if len(modes) != 1:
+        raise MovierecError(
+            "say whom to recommend for with exactly one of --user ID, --all-users, or "
+            "--rate TITLE=RATING / --ratings-of-new-user FILE"
+            + (f" (got {' and '.join(modes)})" if modes else "")
+        )
+    if out is not None and not all_users:
+        raise MovierecError("--out is for --all-users; drop it or add --all-users")
+    _, rec = _load(run)
+    excluded = [rec.catalog.resolve(value) for value in exclude or []]
+    context = {"run": str(run), "model": rec.model_name, "k": k}
+    if all_users:
+        _all_users(rec, k, excluded, out, chunk_size or None, as_json, context)
+    elif new_user:
+        ratings = _new_user_ratings(rec, rate or [], ratings_of_new_user)
+        _new_user(rec, ratings, k, excluded, as_json, context)
+    else:
+        _known_user(rec, user, k, excluded, fallback, show_rated, as_json, context)
+
+
+def _known_user(rec, user: str, k: int, excluded: list, fallback: str, show_rated: int,
+                as_json: bool, context: dict) -> None:
+    console = Console()
+    if not rec.knows_user(user):
+        if fallback != "popular":
+            try:
+                rec.user_indices([user])
+            except UnknownIdError as error:
+                raise UnknownIdError(
+                    f"{error}. Pass --fallback popular for the most popular well-rated "
+                    "movies, or rate a few movies with --rate TITLE=RATING") from None
+        _popular(rec, user, k, excluded, as_json, context,
+                 reason=f"user {user} is unknown to this model")
+        return
+    user_id = rec.encoders.users.inverse(rec.user_indices([user]))[0]
+    user_id = user_id.item() if isinstance(user_id, np.generic) else user_id
+    n_rated = rec.n_train_ratings(user_id)
+    if n_rated == 0 and fallback == "popular":
+        _popular(rec, user_id, k, excluded, as_json, context,
+                 reason=f"user {user_id} has no training ratings")
+        return
+    ids, predicted = rec.recommend([user_id], k, exclude=excluded)
+    top = rec.user_top_rated(user_id, show_rated)
+    recs = _rows(rec, ids[0], {"predicted_rating": predicted[0]})
+    warning = (f"user {user_id} has no training ratings, so the model never learned their "
+               "taste; these come from an untrained vector (try --fallback popular)"
+               if n_rated == 0 else None)
+    if as_json:
+        _print_json({**context, "user": user_id, "fallback": None, "warning": warning,
+                     "n_train_ratings": n_rated, "excluded": excluded,
+                     "top_rated": _records(top), "recommendations": recs})
+        return
+    if show_rated and len(top):
+        table = Table(title=f"User {user_id}'s highest-rated movies ({n_rated} rated)")
+        for column in ("title", "genres", "rating"):
+            table.add_column(column, justify="right" if column == "rating" else "left")
+        for row in top.itertuples():
+            table.add_row(row.title, _genres(row.genres), f"{row.rating:g}")
+        console.print(table)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    console.print(_recommendation_table(
+        recs, f"Top {k} for user {user_id} ({rec.model_name}, unrated movies only)",
+        "predicted_rating", "predicted"))
+
+
+def _popular(rec, user: Any, k: int, excluded: list, as_json: bool, context: dict,
+             reason: str) -> None:
+    from movierec.recommend import DAMPING
+
+    ids, scores = rec.popular(k, exclude=excluded)
+    counts = rec.movie_counts[rec.movie_indices(ids[~pd.isna(scores)].tolist())] \
+        if len(ids) else []
+    recs = _rows(rec, ids, {"mean_rating": scores})
+    for row, count in zip(recs, counts, strict=False):
+        row["n_ratings"] = int(count)
+    note = (f"FALLBACK: {reason}; these are the most popular well-rated movies (mean rating "
+            f"damped by {DAMPING:g} ratings towards the global mean), not personal predictions")
+    if as_json:
+        _print_json({**context, "user": user, "fallback": "popular", "note": note,
+                     "excluded": excluded, "recommendations": recs})
+        return
+    console = Console()
+    console.print(f"[bold yellow]{note}[/]", highlight=False)
+    console.print(_recommendation_table(recs, f"Popular fallback for user {user}",
+                                        "mean_rating", "damped mean", extra="n_ratings"))
+
+
+def _new_user_ratings(rec, rate: list[str], path: Path | None) -> dict[Any, float]:
+    pairs: list[tuple[str, str]] = []
+    for text in rate:
+        movie, sep, value = text.rpartition("=")
+        if not sep or not movie.strip():
+            raise MovierecError(f"--rate takes TITLE=RATING or MOVIE_ID=RATING, not {text!r}")
+        pairs.append((movie.strip(), value.strip()))
+    if path is not None:
+        pairs.extend(_read_new_user_file(path))
+    ratings: dict[Any, float] = {}
+    for movie, value in pairs:
+        try:
+            rating = float(value)
+        except ValueError:
+            raise MovierecError(f"the rating of {movie!r} must be a number, not {value!r}"
+                                ) from None
+        ratings[rec.catalog.resolve(movie)] = rating
+    return ratings
+
+
+def _read_new_user_file(path: Path) -> list[tuple[str, str]]:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        raise DataError(f"cannot read {path} as CSV: {error}") from None
+    columns = {column.strip().lower(): column for column in frame.columns}
+    movie_col = next((columns[c] for c in ("movie", "movie_id", "movieid", "item", "title")
+                      if c in columns), None)
+    rating_col = columns.get("rating")
+    if movie_col is None or rating_col is None:
+        raise DataError(f"{path} needs a header with columns movie and rating "
+                        f"(found: {', '.join(frame.columns) or 'none'})")
+    if frame.empty:
+        raise DataError(f"{path} has no ratings")
+    return list(zip(frame[movie_col].str.strip(), frame[rating_col].str.strip(), strict=True))
+
+
+def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: bool,
+              context: dict) -> None:
+    ids, predicted = rec.recommend_new_user(ratings, k, exclude=excluded)
+    recs = _rows(rec, ids, {"predicted_rating": predicted})
+    rated = rec.catalog.describe(list(ratings))
+    rated["rating"] = list(ratings.values())
+    method = ("gradient descent on a new user vector through the frozen network"
+              if rec.weights.is_mlp else
+              "regularized least squares for a new user vector against the frozen movie "
+              "vectors" + ("" if rec.weights.link == "linear" else " (in logit space)"))
+    if as_json:
+        _print_json({**context, "user": None, "new_user": True, "method": method,
+                     "excluded": excluded, "rated": _records(rated),
+                     "recommendations": recs})
+        return
+    console = Console()
+    table = Table(title=f"Your {len(ratings)} rating(s)")
+    for column in ("movie_id", "title", "rating"):
+        table.add_column(column, justify="right" if column != "title" else "left")
+    for row in rated.itertuples():
+        table.add_row(str(row.movie_id), row.title, f"{row.rating:g}")
+    console.print(table)
+    console.print(f"New user folded in by {method}; no retraining.", highlight=False)
+    console.print(_recommendation_table(recs, f"Top {k} for you ({rec.model_name})",
+                                        "predicted_rating", "predicted"))
+
+
+def _all_users(rec, k: int, excluded: list, out: Path | None, chunk_size: int | None,
+               as_json: bool, context: dict) -> None:
+    from movierec.atomic import atomic_path
+
+    if out is None:
+        raise MovierecError("--all-users writes a file: add --out recs.parquet (or .csv)")
+    suffix = out.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise MovierecError(f"--out must end in .parquet or .csv, not {out.name!r}")
+    started = time.perf_counter()
+    users = np.arange(rec.n_users)
+    items, predicted = rec.recommend_indices(
+        users, k, exclude=rec.movie_indices(excluded, unknown="drop"), chunk_size=chunk_size)
+    valid = items >= 0
+    rows = np.nonzero(valid)
+    frame = pd.DataFrame({
+        "user_id": rec.encoders.users.inverse(users[rows[0]]),
+        "rank": (rows[1] + 1).astype(np.int32),
+        "movie_id": rec.encoders.movies.inverse(items[valid]),
+        "predicted_rating": predicted[valid],
+    })
+    frame["title"] = rec.catalog.describe(frame["movie_id"].tolist())["title"].to_numpy()
+    with atomic_path(out) as tmp:
+        if suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+    seconds = time.perf_counter() - started
+    summary = {**context, "users": int(rec.n_users), "rows": len(frame), "out": str(out),
+               "seconds": round(seconds, 3)}
+    if as_json:
+        _print_json(summary)
+    else:
+        Console().print(f"Wrote top {k} for {rec.n_users:,} users ({len(frame):,} rows) to "
+                        f"{out} in {seconds:.2f} s", highlight=False, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------------------------
+# similar
+# --------------------------------------------------------------------------------------------
+
+
+def similar_command(
+    run: Path = RunOption,
+    movie: str | None = typer.Option(None, "--movie", "-m", help="A title (fuzzy) or id."),
+    movie_id: str | None = typer.Option(None, "--movie-id", help="A movie id."),
+    k: int = KOption,
+    min_ratings: int = typer.Option(
+        0, "--min-ratings", min=0, help="Only movies with at least this many training "
+        "ratings, so that obscure movies do not dominate."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Movies whose learned embeddings are closest (cosine similarity) to one movie."""
+    if (movie is None) == (movie_id is None):
+        raise MovierecError("name the movie with exactly one of --movie TITLE or --movie-id ID")
+    _, rec = _load(run)
+    if movie_id is not None:  # an id only: never a title match
+        index = rec.movie_indices([movie_id])
+        target = rec.encoders.movies.inverse(index)[0]
+        target = target.item() if isinstance(target, np.generic) else target
+    else:
+        target = rec.catalog.resolve(movie)
+    ids, cosine = rec.similar_movies(target, k, min_ratings=min_ratings)
+    recs = _rows(rec, ids, {"cosine": cosine})
+    counts = rec.movie_counts[rec.movie_indices([row["movie_id"] for row in recs])]
+    for row, count in zip(recs, counts, strict=True):
+        row["n_ratings"] = int(count)
+    target_row = _records(rec.catalog.describe([target]))[0]
+    if as_json:
+        _print_json({"run": str(run), "model": rec.model_name, "movie": target_row,
+                     "min_ratings": min_ratings, "similar": recs})
+        return
+    Console().print(_recommendation_table(
+        recs, f"Movies most similar to {target_row['title'] or target} ({rec.model_name} "
+        "embeddings" + (f", >= {min_ratings} ratings" if min_ratings else "") + ")",
+        "cosine", "cosine", extra="n_ratings"))
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------------------------
+
+
+def evaluate_command(
+    run: Path = RunOption,
+    k: int = KOption,
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="A held-out movie is relevant when rated at least this "
+        "(default 4.0 for holdout; leave-last counts every held-out movie)."),
+    protocol: str = typer.Option(
+        "holdout", "--protocol", help="holdout: every held-out rating of the run's split; "
+        "leave-last: only each user's latest held-out rating."),
+    dataset: DatasetOption = None,
+    ratings: RatingsOption = None,
+    movies: MoviesOption = None,
+    data_dir: DataDirOption = None,
+    seed: int = typer.Option(0, "--seed", help="Seed of the random baseline."),
+    as_json: bool = JsonOption,
+) -> None:
+    """RMSE/MAE and top-K ranking quality on the run's held-out ratings, with baselines."""
+    from movierec.data import DATASETS, dataset_from_options, load
+    from movierec.recommend import baseline_ranking_reports, holdout_split, ranking_report
+
+    if protocol not in ("holdout", "leave-last"):
+        raise MovierecError(f"--protocol must be 'holdout' or 'leave-last', not {protocol!r}")
+    run_info, rec = _load(run)
+    if dataset is not None or ratings is not None:
+        data = dataset_from_options(dataset, ratings, movies, data_dir)
+    else:
+        name = run_info.data.get("dataset")
+        if name not in DATASETS:
+            raise MovierecError(
+                f"the run was trained on {name!r}, not a MovieLens release; pass the same "
+                "file again with --ratings FILE so that the held-out ratings can be recovered"
+            )
+        data = load(name, data_dir)
+    split = holdout_split(run_info, data)
+    if protocol == "leave-last":
+        from movierec.recommend import leave_last_of_split
+
+        split = leave_last_of_split(split)
+    relevance = threshold if threshold is not None else (4.0 if protocol == "holdout" else None)
+    started = time.perf_counter()
+    report = ranking_report(rec, split, k, relevance)
+    seconds = time.perf_counter() - started
+    baselines = baseline_ranking_reports(split, rec.encoders, k, relevance, seed=seed)
+    result = {"run": str(run), "model": rec.model_name, "dataset": data.name,
+              "protocol": protocol, "k": k, "threshold": relevance, "n_test": len(split.test),
+              "seconds": round(seconds, 3), "metrics": report, "baselines": baselines}
+    if as_json:
+        _print_json(result)
+        return
+    console = Console()
+    console.print(
+        f"{rec.model_name} on {data.name}, {protocol} ({len(split.test):,} held-out ratings): "
+        f"RMSE {report['rmse']:.4f}, MAE {report['mae']:.4f}", highlight=False, soft_wrap=True)
+    relevant = (f"rated >= {relevance:g}" if relevance is not None
+                else "every held-out movie")
+    table = Table(title=f"Top-{k} ranking ({relevant} is relevant; "
+                  f"{int(report['users_evaluated']):,} users)")
+    table.add_column("metric")
+    for column in (rec.model_name, "popularity", "random"):
+        table.add_column(column, justify="right")
+    for key in report:
+        if key in ("rmse", "mae", "users_evaluated", "users_without_relevant", "k"):
+            continue
+        table.add_row(key, *(_fmt(source.get(key)) for source in
+                             (report, baselines["popularity"], baselines["random"])))
+    console.print(table)
+
+
+# --------------------------------------------------------------------------------------------
+# Output helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _rows(rec, ids: np.ndarray, values: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """One dict per recommended movie (padding left out): rank, id, title, year, genres."""
+    keep = [i for i, value in enumerate(next(iter(values.values())))
+            if not (isinstance(value, float | np.floating) and math.isnan(value))]
+    described = _records(rec.catalog.describe([ids[i] for i in keep]))
+    rows = []
+    for rank, (i, row) in enumerate(zip(keep, described, strict=True), start=1):
+        rows.append({"rank": rank, **row,
+                     **{name: round(float(array[i]), 4) for name, array in values.items()}})
+    return rows
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows: numpy scalars as Python values, missing years as None."""
+    return [{key: _plain(value) for key, value in row.items()}
+            for row in frame.to_dict(orient="records")]
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    print(json.dumps(data, indent=2, default=_plain, allow_nan=False))
+
+
+def _genres(genres: str) -> str:
+    return genres.replace("|", ", ") if genres else ""
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4f}"
+
+
+def _recommendation_table(rows: list[dict[str, Any]], title: str, value_key: str,
+                          value_label: str, extra: str | None = None) -> Table:
+    table = Table(title=title)
+    columns = ["#", "movie_id", "title", "year", "genres", value_label]
+    if extra:
+        columns.append(extra.replace("_", " "))
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("title", "genres") else "right")
+    for row in rows:
+        cells = [str(row["rank"]), str(row["movie_id"]), row["title"],
+                 "" if row["year"] is None else str(row["year"]), _genres(row["genres"]),
+                 f"{row[value_key]:.3f}"]
+        if extra:
+            cells.append(f"{row[extra]:,}")
+        table.add_row(*cells)
+    if not rows:
+        table.caption = "nothing left to recommend"
+    return table
