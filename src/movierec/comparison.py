@@ -1,8 +1,11 @@
 """Train several models on one split and compare them side by side.
 
 Every model, Keras or baseline, sees the same encoded split and is scored with the same
-metric functions, so the table is a fair comparison. The batch-dependent
-``recommender-net-as-published`` is scored at its training batch size, as it was trained.
+metric functions, so the table is a fair comparison: RMSE and MAE on every held-out rating,
+and top-K metrics with held-out ratings >= 4 as the relevant movies and training ratings
+excluded from the lists. Popularity and random rankings are the ranking baselines. The
+batch-dependent ``recommender-net-as-published`` is scored at its training batch size, as it
+was trained, and has no per-user ranking (its scores depend on the batch).
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ from movierec import metrics
 from movierec.atomic import write_json
 from movierec.data import Dataset
 from movierec.errors import MovierecError
-from movierec.models import MODEL_NAMES
+from movierec.evaluation import evaluate_split, pair_scorer
+from movierec.models import MODEL_NAMES, model_spec
 from movierec.models.baselines import BiasBaseline, GlobalMean
 from movierec.plots import plot_rmse_bars, plot_validation_curves
+from movierec.recommend import Recommender, baseline_ranking_reports, ranking_report
 from movierec.runs import save_run
 from movierec.training import EncodedSplit, TrainConfig
 
 BASELINES = {"global-mean": GlobalMean, "bias-baseline": BiasBaseline}
+RANKING_BASELINES = ("popularity", "random")
 DEFAULT_MODELS = (*MODEL_NAMES, "baselines")
+K = 10
+RELEVANCE_THRESHOLD = 4.0
 
 
 @dataclass
@@ -34,8 +42,8 @@ class ComparisonRow:
     """One model's line in the comparison table."""
 
     name: str
-    rmse: float
-    mae: float
+    rmse: float | None
+    mae: float | None
     best_epoch: int | None = None
     best_epoch_rmse: float | None = None
     train_seconds: float = 0.0
@@ -44,6 +52,7 @@ class ComparisonRow:
     peak_rss_mib: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     run_dir: str | None = None
+    ranking: dict[str, float] = field(default_factory=dict)
 
 
 def expand_model_names(names: list[str]) -> list[str]:
@@ -51,11 +60,11 @@ def expand_model_names(names: list[str]) -> list[str]:
     expanded: list[str] = []
     for name in names:
         if name == "baselines":
-            expanded.extend(BASELINES)
-        elif name in MODEL_NAMES or name in BASELINES:
+            expanded.extend([*BASELINES, *RANKING_BASELINES])
+        elif name in MODEL_NAMES or name in BASELINES or name in RANKING_BASELINES:
             expanded.append(name)
         else:
-            choices = ", ".join([*MODEL_NAMES, *BASELINES, "baselines"])
+            choices = ", ".join([*MODEL_NAMES, *BASELINES, *RANKING_BASELINES, "baselines"])
             raise MovierecError(f"unknown model {name!r} in --models; choose from: {choices}")
     return expanded
 
@@ -75,8 +84,14 @@ def compare(
     used for recommendations afterwards. ``on_row`` is called with each finished row.
     """
     rows = []
-    for name in expand_model_names(names):
-        if name in BASELINES:
+    expanded = expand_model_names(names)
+    ranking_only = [name for name in expanded if name in RANKING_BASELINES]
+    if ranking_only:
+        reports = baseline_ranking_reports(data.split, data.encoders, K, RELEVANCE_THRESHOLD)
+    for name in expanded:
+        if name in RANKING_BASELINES:
+            row = ComparisonRow(name=name, rmse=None, mae=None, ranking=reports[name])
+        elif name in BASELINES:
             row = _fit_baseline(name, data)
         else:
             row = _fit_keras(name, dataset, data, base_config, out, verbose)
@@ -91,12 +106,17 @@ def _fit_keras(name: str, dataset: Dataset, data: EncodedSplit, base_config: Tra
     result = data.fit(replace(base_config, model=name), verbose=verbose)
     run_dir = save_run(out / name, result, data, dataset) if out is not None else None
     m = result.metrics
+    ranking = {}
+    if not model_spec(name).batch_dependent:
+        recommender = Recommender.from_model(result.model, data.encoders, data.split.train,
+                                             dataset.movies)
+        ranking = ranking_report(recommender, data.split, K, RELEVANCE_THRESHOLD)
     return ComparisonRow(
         name=name, rmse=m["rmse"], mae=m["mae"], best_epoch=m["best_epoch"],
         best_epoch_rmse=m["best_epoch_rmse"], train_seconds=m["train_seconds"],
         seconds_per_epoch=m["seconds_per_epoch"], parameters=m["parameters"],
         peak_rss_mib=m["peak_rss_mib"], history=result.history,
-        run_dir=str(run_dir) if run_dir else None,
+        run_dir=str(run_dir) if run_dir else None, ranking=ranking,
     )
 
 
@@ -108,10 +128,15 @@ def _fit_baseline(name: str, data: EncodedSplit) -> ComparisonRow:
     seconds = time.perf_counter() - started
     predicted = model.predict(data.test_pairs)
     n_parameters = sum(np.size(v) for v in vars(model).values() if isinstance(v, np.ndarray))
+    ranking = {}
+    if name != "global-mean":  # a constant score ranks nothing
+        scorer = pair_scorer(model.predict, len(data.encoders.movies))
+        ranking = evaluate_split(scorer, data.split, data.encoders, k=K,
+                                 relevance_threshold=RELEVANCE_THRESHOLD)
     return ComparisonRow(
         name=name, rmse=metrics.rmse(data.test_ratings, predicted),
         mae=metrics.mae(data.test_ratings, predicted), train_seconds=seconds,
-        parameters=int(n_parameters),
+        parameters=int(n_parameters), ranking=ranking,
     )
 
 
@@ -120,22 +145,36 @@ def write_comparison(rows: list[ComparisonRow], out: Path, context: dict[str, An
     write_json(out / "comparison.json", {**context, "models": [asdict(row) for row in rows]})
     plot_validation_curves({row.name: row.history for row in rows if row.history},
                            out / "validation_curves.png")
-    plot_rmse_bars({row.name: row.rmse for row in rows}, out / "rmse.png")
+    plot_rmse_bars({row.name: row.rmse for row in rows if row.rmse is not None},
+                   out / "rmse.png")
 
 
-def comparison_table(rows: list[ComparisonRow], title: str = "Model comparison") -> Table:
-    """A rich table of the rows, best RMSE first."""
-    table = Table(title=title)
-    for column in ("model", "val RMSE", "val MAE", "best epoch (RMSE)", "train s", "s/epoch",
+def comparison_tables(rows: list[ComparisonRow], title: str = "") -> tuple[Table, Table]:
+    """Two rich tables: rating prediction and cost (best RMSE first), then top-K ranking."""
+    rated = sorted((r for r in rows if r.rmse is not None), key=lambda r: r.rmse)
+    accuracy = Table(title=f"Rating prediction {title}".strip())
+    for column in ("model", "RMSE", "MAE", "best epoch", "its RMSE", "train s", "s/epoch",
                    "params", "peak MiB"):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for row in sorted(rows, key=lambda r: r.rmse):
-        table.add_row(
-            row.name, f"{row.rmse:.4f}", f"{row.mae:.4f}",
-            f"{row.best_epoch} ({row.best_epoch_rmse:.4f})" if row.best_epoch else "-",
-            f"{row.train_seconds:.1f}",
-            f"{row.seconds_per_epoch:.2f}" if row.seconds_per_epoch else "-",
-            f"{row.parameters:,}",
-            f"{row.peak_rss_mib:.0f}" if row.peak_rss_mib else "-",
+        accuracy.add_column(column, justify="left" if column == "model" else "right")
+    for row in rated:
+        accuracy.add_row(
+            row.name, _fmt(row.rmse), _fmt(row.mae), str(row.best_epoch or "-"),
+            _fmt(row.best_epoch_rmse), f"{row.train_seconds:.1f}",
+            _fmt(row.seconds_per_epoch, ".2f"), f"{row.parameters:,}",
+            _fmt(row.peak_rss_mib, ".0f"),
         )
-    return table
+    metrics_shown = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage",
+                     "novelty")
+    ranking = Table(title=f"Top-{K} ranking (relevant: held-out rating >= "
+                    f"{RELEVANCE_THRESHOLD:g}; seen movies excluded)")
+    ranking.add_column("model")
+    for metric in metrics_shown:
+        ranking.add_column(f"{metric}@{K}".replace("_", " "), justify="right")
+    ranked = sorted((r for r in rows if r.ranking), key=lambda r: -r.ranking[f"ndcg@{K}"])
+    for row in ranked:
+        ranking.add_row(row.name, *(_fmt(row.ranking.get(f"{m}@{K}")) for m in metrics_shown))
+    return accuracy, ranking
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)

@@ -11,10 +11,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from movierec.cli.options import DataDirOption, DatasetOption, MoviesOption, RatingsOption
+from movierec.cli.options import (
+    DataDirOption,
+    DatasetOption,
+    MoviesOption,
+    RatingsOption,
+    wide_console,
+)
 from movierec.errors import DataError, MovierecError, UnknownIdError
 
 RunOption = typer.Option(..., "--run", "-r", help="A run directory written by `movierec train`.")
@@ -94,9 +99,16 @@ def recommend_command(
         _known_user(rec, user, k, excluded, fallback, show_rated, as_json, context)
 
 
+def print_user_recommendations(run_dir: Path, user: Any, k: int = 10) -> None:
+    """The tutorial's last step: a user's own favourites, then the top K unseen movies."""
+    _, rec = _load(run_dir)
+    _known_user(rec, str(user), k, [], "none", 10, False,
+                {"run": str(run_dir), "model": rec.model_name, "k": k})
+
+
 def _known_user(rec, user: str, k: int, excluded: list, fallback: str, show_rated: int,
                 as_json: bool, context: dict) -> None:
-    console = Console()
+    console = wide_console()
     if not rec.knows_user(user):
         if fallback != "popular":
             try:
@@ -156,7 +168,7 @@ def _popular(rec, user: Any, k: int, excluded: list, as_json: bool, context: dic
         _print_json({**context, "user": user, "fallback": "popular", "note": note,
                      "excluded": excluded, "recommendations": recs})
         return
-    console = Console()
+    console = wide_console()
     console.print(f"[bold yellow]{note}[/]", highlight=False)
     console.print(_recommendation_table(recs, f"Popular fallback for user {user}",
                                         "mean_rating", "damped mean", extra="n_ratings"))
@@ -216,7 +228,7 @@ def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: b
                      "excluded": excluded, "rated": _records(rated),
                      "recommendations": recs})
         return
-    console = Console()
+    console = wide_console()
     table = Table(title=f"Your {len(ratings)} rating(s)")
     for column in ("movie_id", "title", "rating"):
         table.add_column(column, justify="right" if column != "title" else "left")
@@ -261,7 +273,7 @@ def _all_users(rec, k: int, excluded: list, out: Path | None, chunk_size: int | 
     if as_json:
         _print_json(summary)
     else:
-        Console().print(f"Wrote top {k} for {rec.n_users:,} users ({len(frame):,} rows) to "
+        wide_console().print(f"Wrote top {k} for {rec.n_users:,} users ({len(frame):,} rows) to "
                         f"{out} in {seconds:.2f} s", highlight=False, soft_wrap=True)
 
 
@@ -300,7 +312,7 @@ def similar_command(
         _print_json({"run": str(run), "model": rec.model_name, "movie": target_row,
                      "min_ratings": min_ratings, "similar": recs})
         return
-    Console().print(_recommendation_table(
+    wide_console().print(_recommendation_table(
         recs, f"Movies most similar to {target_row['title'] or target} ({rec.model_name} "
         "embeddings" + (f", >= {min_ratings} ratings" if min_ratings else "") + ")",
         "cosine", "cosine", extra="n_ratings"))
@@ -360,7 +372,7 @@ def evaluate_command(
     if as_json:
         _print_json(result)
         return
-    console = Console()
+    console = wide_console()
     console.print(
         f"{rec.model_name} on {data.name}, {protocol} ({len(split.test):,} held-out ratings): "
         f"RMSE {report['rmse']:.4f}, MAE {report['mae']:.4f}", highlight=False, soft_wrap=True)

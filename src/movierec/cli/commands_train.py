@@ -120,20 +120,27 @@ def compare_command(
 def run_comparison(dataset: Dataset, names: list[str], base: TrainConfig, *, split_seed: int,
                    out: Path, quiet: bool) -> list:
     """Compare ``names`` on the tutorial's split of ``dataset``; print and save the results."""
-    from movierec.comparison import compare, comparison_table, write_comparison
+    from movierec.comparison import compare, comparison_tables, write_comparison
 
     encoded = _encoded_split(dataset, 0.1, split_seed)
     rows = compare(
         dataset, encoded, names, base, out=out, verbose=_verbosity(quiet),
-        on_row=lambda row: console.print(
-            f"  {row.name}: RMSE {row.rmse:.4f} in {row.train_seconds:.1f} s", highlight=False),
+        on_row=lambda row: console.print(_progress_line(row), highlight=False),
     )
     write_comparison(rows, out, {"dataset": dataset.name, "split": encoded.split.name,
                                  "train": base.to_dict()})
-    console.print(comparison_table(rows, title=f"Validation on {dataset.name} "
-                                   f"({encoded.split.name})"))
+    for table in comparison_tables(rows, title=f"on {dataset.name} ({encoded.split.name} "
+                                   "split, validation part)"):
+        console.print(table)
     console.print(f"Saved comparison.json, validation_curves.png and rmse.png in {out}")
     return rows
+
+
+def _progress_line(row) -> str:
+    ndcg = row.ranking.get("ndcg@10")
+    parts = [f"RMSE {row.rmse:.4f} in {row.train_seconds:.1f} s" if row.rmse is not None
+             else None, f"NDCG@10 {ndcg:.4f}" if ndcg is not None else None]
+    return f"  {row.name}: " + ", ".join(part for part in parts if part)
 
 
 def demo_command(
@@ -150,6 +157,9 @@ def demo_command(
     seed: int = typer.Option(42, help="Seed for weights, shuffling and the demo user."),
 ) -> None:
     """The whole tutorial in one go: explore, train and compare the models, recommend."""
+    import numpy as np
+
+    from movierec.cli.commands_recommend import print_user_recommendations
     from movierec.explore import render_summary, summarize
 
     data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
@@ -157,8 +167,14 @@ def demo_command(
     console.rule("[bold]1. The data")
     render_summary(summarize(data, top=15), console)
     console.rule("[bold]2. Training and comparing the tutorial's models")
-    run_comparison(data, ["dot", "dot-bias", "mlp", "recommender-net",
-                             "recommender-net-as-published", "baselines"],
-                   TrainConfig(epochs=epochs, seed=seed), split_seed=42, out=out, quiet=True)
+    rows = run_comparison(data, ["dot", "dot-bias", "mlp", "recommender-net",
+                                 "recommender-net-as-published", "baselines"],
+                          TrainConfig(epochs=epochs, seed=seed), split_seed=42, out=out,
+                          quiet=True)
     console.print(f"Loss curves: {out}/<model>/loss.png; validation curves: "
-                  f"{out}/validation_curves.png")
+                  f"{out}/validation_curves.png", highlight=False, soft_wrap=True)
+    best = min((row for row in rows if row.ranking and row.run_dir), key=lambda row: row.rmse)
+    user = np.random.default_rng(seed).choice(np.sort(data.ratings["user_id"].unique()))
+    console.rule(f"[bold]3. Top 10 unseen movies for user {user} from the best model, "
+                 f"{best.name}")
+    print_user_recommendations(Path(best.run_dir), user.item(), k=10)
