@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the test extras, runs everything on the default JAX backend,
-# then reruns the model tests on the PyTorch backend (Keras code must be backend-agnostic).
+# The whole test suite: installs the test extras and Debian's Chromium (for the web-page
+# test), runs ruff and every test on the default JAX backend, then reruns the model tests on
+# the PyTorch backend (the Keras code must be backend-agnostic).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python -m pip install -q -e ".[test]"
+bash scripts/install-browser.sh
 ruff check src tests benchmarks
 python -m pytest "$@"
 
