@@ -1,0 +1,88 @@
+"""``movierec serve``: the HTTP service and web page over one trained run."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from movierec.errors import MovierecError
+
+console = Console(stderr=True)
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+
+
+def serve_command(
+    run: Path = typer.Option(..., "--run", "-r", help="Run directory from `movierec train`."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (default: this machine "
+                             "only; 0.0.0.0 exposes the service to the network)."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on (0: any free)."),
+    max_body_kib: int = typer.Option(64, min=1, help="Largest request body accepted, in KiB."),
+    log_level: str = typer.Option("info", help="uvicorn log level: critical, error, warning, "
+                                  "info or debug."),
+    threads: int = typer.Option(40, min=1, help="Requests scored at once (worker threads)."),
+    blas_threads: int = typer.Option(1, min=1, help="Threads of numpy's BLAS per scoring "
+                                     "call; requests already score in parallel, so 1 avoids "
+                                     "oversubscribing the cores."),
+) -> None:
+    """Serve recommendations over HTTP (JSON API at /docs) with a web page at /.
+
+    The run loads once at start; one that does not load stops with a message.
+    """
+    import uvicorn
+
+    if log_level.lower() not in _LOG_LEVELS:
+        raise MovierecError(f"unknown log level {log_level!r}; choose one of: "
+                            f"{', '.join(_LOG_LEVELS)}")
+
+    from movierec.service.app import create_app, limit_blas_threads
+
+    limit_blas_threads(blas_threads)
+    sock = _bind(host, port)  # fail early and clearly if the address is taken
+    try:
+        console.print(f"Loading {run} ...", highlight=False)
+        service = create_app(run, max_body_bytes=max_body_kib * 1024,
+                             worker_threads=threads)
+        info = service.state.service.info
+        bound_port = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        console.print(
+            f"Serving {info['model']} on {info['dataset']} at http://{shown}:{bound_port}/ "
+            f"(API docs at /docs); Ctrl+C stops.", highlight=False,
+        )
+        config = uvicorn.Config(service, log_level=log_level.lower(), access_log=False,
+                                timeout_graceful_shutdown=5)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or a MovierecError that says what to do."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise MovierecError(f"cannot listen on host {host!r}: {error.strerror}") from error
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise MovierecError(
+                f"port {port} on {host} is already in use; pass another with --port"
+            ) from error
+        raise MovierecError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    sock.set_inheritable(True)
+    return sock

@@ -1,0 +1,163 @@
+"""Request and response bodies of the HTTP service (pydantic models, shown in the OpenAPI schema).
+
+Ids are integers for MovieLens and strings for a user's own data, so every id field accepts
+either; the service converts it to the run's id type and answers 404 for ids it does not
+know. The rating bounds of :func:`new_user_request_model` come from the run's rating scale,
+so the schema itself documents the valid ratings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, create_model
+
+__all__ = [
+    "MAX_NEW_USER_RATINGS",
+    "MAX_PREDICT_PAIRS",
+    "ErrorResponse",
+    "Health",
+    "Movie",
+    "MovieList",
+    "NewUserRecommendations",
+    "PredictPair",
+    "PredictRequest",
+    "PredictResponse",
+    "Prediction",
+    "RatedMovie",
+    "RawId",
+    "ScoredMovie",
+    "SimilarMovies",
+    "UserList",
+    "UserRecommendations",
+    "new_user_request_model",
+]
+
+MAX_NEW_USER_RATINGS = 500
+MAX_PREDICT_PAIRS = 1000
+MAX_ID_LENGTH = 200
+
+RawId = StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
+"""A user or movie id as the data spells it: an integer (MovieLens) or a string."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorResponse(_Model):
+    """What every 4xx answer other than a validation error carries."""
+
+    detail: str = Field(description="What is wrong, naming the offending id or limit.")
+
+
+class Health(_Model):
+    """The loaded run: which model, trained on what."""
+
+    status: str = Field("ok", description="Always 'ok' once the model is loaded.")
+    model: str = Field(description="Model name, e.g. 'dot-bias'.")
+    dataset: str = Field(description="Dataset the run was trained on.")
+    n_users: int = Field(description="Users the model knows.")
+    n_movies: int = Field(description="Movies the model can score.")
+    n_ratings: int = Field(description="Training ratings.")
+    n_catalog: int = Field(description="Movies in the catalogue (titles), rated or not.")
+    rating_scale: list[float] = Field(min_length=2, max_length=2,
+                                      description="Lowest and highest rating.")
+    id_type: str = Field(description="'int' or 'str': the type of user and movie ids.")
+    version: str = Field(description="movierec version serving the run.")
+
+
+class Movie(_Model):
+    """A catalogue entry."""
+
+    movie_id: RawId
+    title: str
+    year: int | None = Field(None, description="Release year, when the title gives one.")
+    genres: list[str] = Field(default_factory=list)
+
+
+class ScoredMovie(Movie):
+    """A recommended movie with its score."""
+
+    score: float = Field(
+        description="Predicted rating for recommendations; cosine similarity for similar movies."
+    )
+
+
+class RatedMovie(Movie):
+    """A movie a user rated in the training data."""
+
+    rating: float
+
+
+class UserRecommendations(_Model):
+    user_id: RawId
+    k: int
+    top_rated: list[RatedMovie] = Field(description="The user's own highest-rated movies.")
+    recommendations: list[ScoredMovie] = Field(description="Best first; seen movies excluded.")
+
+
+class NewUserRecommendations(_Model):
+    k: int
+    n_ratings: int = Field(description="Distinct movies rated in the request.")
+    recommendations: list[ScoredMovie] = Field(description="Best first; rated movies excluded.")
+
+
+class SimilarMovies(_Model):
+    movie: Movie
+    k: int
+    similar: list[ScoredMovie] = Field(description="Most similar first (cosine of embeddings).")
+
+
+class MovieList(_Model):
+    search: str | None = Field(description="The query, or null for popular movies.")
+    movies: list[Movie]
+
+
+class UserList(_Model):
+    n_users: int
+    users: list[RawId] = Field(description="Known user ids, in sorted order from offset.")
+
+
+class PredictPair(_Model):
+    user_id: RawId
+    movie_id: RawId
+
+
+class PredictRequest(_Model):
+    pairs: list[PredictPair] = Field(min_length=1, max_length=MAX_PREDICT_PAIRS)
+
+
+class Prediction(_Model):
+    user_id: RawId
+    movie_id: RawId
+    rating: float = Field(description="Predicted rating, clipped to the rating scale.")
+
+
+class PredictResponse(_Model):
+    predictions: list[Prediction]
+
+
+def new_user_request_model(low: float, high: float) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The cold-start request body, with ratings bounded by the run's scale ``[low, high]``.
+
+    Returns the model of one rating and the model of the whole request.
+    """
+    rating = Annotated[
+        float, Field(ge=low, le=high, allow_inf_nan=False,
+                     description=f"A rating from {low:g} to {high:g}.")
+    ]
+    new_rating = create_model(
+        "NewUserRating", __base__=_Model, movie_id=(RawId, ...), rating=(rating, ...)
+    )
+    request = create_model(
+        "NewUserRequest",
+        __base__=_Model,
+        ratings=(
+            list[new_rating],  # type: ignore[valid-type]
+            Field(min_length=1, max_length=MAX_NEW_USER_RATINGS,
+                  description="The new user's ratings; a movie rated twice keeps the last."),
+        ),
+        k=(int, Field(10, ge=1, le=100, description="How many movies to recommend.")),
+    )
+    return new_rating, request

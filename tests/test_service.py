@@ -1,0 +1,431 @@
+"""The HTTP service over a tiny run trained on synthetic taste clusters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import synthetic_ratings
+from fastapi.testclient import TestClient
+
+from movierec.data import Dataset
+from movierec.errors import MovierecError
+from movierec.runs import save_run
+from movierec.service.app import create_app
+from movierec.splits import random_split
+from movierec.training import EncodedSplit, TrainConfig
+
+_WORDS = ["Silent", "Crimson", "Electric", "Midnight", "Golden", "Paper", "Hidden", "Lonely",
+          "Neon", "Wild"]
+_NOUNS = ["River", "Garden", "Empire", "Harbor", "Mirror", "Orbit", "Lantern", "Summer"]
+
+
+def synthetic_movies(n_movies: int = 40, *, string_ids: bool = False) -> pd.DataFrame:
+    """Titles for the taste clusters: odd movies are comedies, even ones science fiction.
+
+    Movie 1 is "Toy Story (1995)" so that searches have a familiar title to find, and one
+    catalogue movie (n_movies + 1) is never rated, so the model cannot score it.
+    """
+    rows = []
+    for movie in range(1, n_movies + 2):
+        title = (f"{_WORDS[movie % len(_WORDS)]} {_NOUNS[(movie * 3) % len(_NOUNS)]} "
+                 f"{movie}")
+        if movie == 1:
+            title = "Toy Story"
+        year = 1970 + movie
+        genres = "Comedy|Romance" if movie % 2 else "Action|Sci-Fi"
+        rows.append((f"m{movie}" if string_ids else movie, f"{title} ({year})", year, genres))
+    movies = pd.DataFrame(rows, columns=["movie_id", "title", "year", "genres"])
+    movies["year"] = movies["year"].astype("Int64")
+    return movies
+
+
+def train_tiny_run(out: Path, *, string_ids: bool = False, model: str = "dot-bias",
+                   epochs: int = 2) -> Path:
+    """A dot-bias run on the synthetic clusters (about a second), saved to ``out``."""
+    ratings = synthetic_ratings()
+    if string_ids:
+        ratings = ratings.assign(user_id="u" + ratings["user_id"].astype(str),
+                                 movie_id="m" + ratings["movie_id"].astype(str))
+    dataset = Dataset(name="synthetic", ratings=ratings,
+                      movies=synthetic_movies(string_ids=string_ids), rating_scale=(0.5, 5.0))
+    encoded = EncodedSplit.from_dataset(dataset, random_split(ratings, test_size=0.1, seed=0))
+    config = TrainConfig(model=model, epochs=epochs, batch_size=32, factors=8,
+                         learning_rate=0.02, seed=0)
+    result = encoded.fit(config, verbose=0)
+    return save_run(out, result, encoded, dataset)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_tiny_run(tmp_path_factory.mktemp("service") / "run", epochs=15)
+
+
+@pytest.fixture(scope="module")
+def client(run_dir: Path) -> TestClient:
+    with TestClient(create_app(run_dir)) as test_client:
+        yield test_client
+
+
+# -- health and the page ------------------------------------------------------------------
+
+def test_health_describes_the_run(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["model"] == "dot-bias"
+    assert body["dataset"] == "synthetic"
+    assert body["n_users"] == 60 and body["n_movies"] == 40
+    assert body["n_ratings"] == 810  # 90% of 60 x 15
+    assert body["n_catalog"] == 41
+    assert body["rating_scale"] == [0.5, 5.0]
+    assert body["id_type"] == "int"
+    assert body["version"]
+
+
+def test_the_page_and_its_assets_are_served(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "/static/app.js" in page.text and "/static/style.css" in page.text
+    for asset, kind in (("app.js", "javascript"), ("style.css", "text/css")):
+        response = client.get(f"/static/{asset}")
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+
+
+def test_openapi_documents_every_endpoint_with_response_models(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    operations = {(method.upper(), path) for path, item in schema["paths"].items()
+                  for method in item}
+    assert operations == {
+        ("GET", "/health"), ("GET", "/users"), ("GET", "/users/{user_id}/recommendations"),
+        ("POST", "/recommendations"), ("GET", "/movies"), ("GET", "/movies/{movie_id}/similar"),
+        ("POST", "/predict"),
+    }
+    for item in schema["paths"].values():
+        for operation in item.values():
+            ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            assert "$ref" in ok, operation["operationId"]
+    rating = schema["components"]["schemas"]["NewUserRating"]["properties"]["rating"]
+    assert rating["minimum"] == 0.5 and rating["maximum"] == 5.0
+    not_found = schema["paths"]["/users/{user_id}/recommendations"]["get"]["responses"]["404"]
+    assert not_found["content"]["application/json"]["schema"]["$ref"].endswith("ErrorResponse")
+
+
+# -- known users --------------------------------------------------------------------------
+
+def _cluster_share(movies: list[dict], parity: int) -> float:
+    return float(np.mean([m["movie_id"] % 2 == parity for m in movies]))
+
+
+def test_user_recommendations_follow_the_users_taste(client: TestClient, run_dir: Path) -> None:
+    train = pd.read_parquet(run_dir / "train.parquet")
+    for user in (1, 2):  # user 1 likes odd movies (index 0 even), user 2 even ones
+        body = client.get(f"/users/{user}/recommendations", params={"k": 5}).json()
+        assert body["user_id"] == user and body["k"] == 5
+        recs = body["recommendations"]
+        assert len(recs) == 5
+        seen = set(train.loc[train["user_id"] == user, "movie_id"])
+        assert not {m["movie_id"] for m in recs} & seen
+        scores = [m["score"] for m in recs]
+        assert scores == sorted(scores, reverse=True)
+        assert all(0.5 <= s <= 5.0 for s in scores)
+        liked_parity = (user - 1) % 2  # user index parity == movie index parity
+        movie_parity = 1 - liked_parity  # ids are index + 1
+        assert _cluster_share(recs, movie_parity) >= 0.8
+        top = body["top_rated"]
+        assert 1 <= len(top) <= 10
+        assert [m["rating"] for m in top] == sorted((m["rating"] for m in top), reverse=True)
+        assert all(m["movie_id"] in seen for m in top)
+
+
+def test_recommended_movies_carry_titles_years_and_genres(client: TestClient) -> None:
+    movie = client.get("/users/3/recommendations", params={"k": 1}).json()["recommendations"][0]
+    assert set(movie) == {"movie_id", "title", "year", "genres", "score"}
+    assert movie["title"].endswith(f"({movie['year']})")
+    assert movie["genres"] in (["Comedy", "Romance"], ["Action", "Sci-Fi"])
+
+
+def test_k_and_top_bound_the_lists(client: TestClient) -> None:
+    body = client.get("/users/1/recommendations", params={"k": 100, "top": 0}).json()
+    assert body["top_rated"] == []
+    assert len(body["recommendations"]) == 40 - body_seen(client, 1)  # only unseen movies
+    for k in (0, 101, -1, "ten"):
+        assert client.get("/users/1/recommendations", params={"k": k}).status_code == 422
+
+
+def body_seen(client: TestClient, user: int) -> int:
+    return len(client.get(f"/users/{user}/recommendations",
+                          params={"k": 1, "top": 50}).json()["top_rated"])
+
+
+@pytest.mark.parametrize("user_id", ["999", "0", "abc", "1.5", "99999999999999999999999", " "])
+def test_unknown_users_are_404_naming_the_id(client: TestClient, user_id: str) -> None:
+    response = client.get(f"/users/{user_id}/recommendations")
+    assert response.status_code == 404
+    assert repr(user_id) in response.json()["detail"]
+
+
+def test_list_users(client: TestClient) -> None:
+    body = client.get("/users", params={"offset": 58, "limit": 5}).json()
+    assert body == {"n_users": 60, "users": [59, 60]}
+
+
+# -- new users ----------------------------------------------------------------------------
+
+def test_new_user_gets_recommendations_from_their_ratings(client: TestClient) -> None:
+    ratings = [{"movie_id": m, "rating": 5} for m in (1, 3, 5)]
+    ratings += [{"movie_id": m, "rating": 1} for m in (2, 4)]
+    body = client.post("/recommendations", json={"ratings": ratings, "k": 6}).json()
+    assert body["k"] == 6 and body["n_ratings"] == 5
+    recs = body["recommendations"]
+    assert len(recs) == 6
+    assert not {m["movie_id"] for m in recs} & {1, 2, 3, 4, 5}
+    assert _cluster_share(recs, 1) >= 0.8  # loves odd movies
+
+
+def test_new_user_rating_the_same_movie_twice_keeps_the_last(client: TestClient) -> None:
+    ratings = [{"movie_id": 1, "rating": 1}, {"movie_id": 1, "rating": 5}]
+    body = client.post("/recommendations", json={"ratings": ratings}).json()
+    assert body["n_ratings"] == 1 and len(body["recommendations"]) == 10
+
+
+@pytest.mark.parametrize("body", [
+    {"ratings": []},
+    {"ratings": [{"movie_id": 1, "rating": 6}]},
+    {"ratings": [{"movie_id": 1, "rating": 0}]},
+    {"ratings": [{"movie_id": 1, "rating": "five"}]},
+    {"ratings": [{"movie_id": 1}]},
+    {"ratings": [{"movie_id": True, "rating": 4}]},
+    {"ratings": [{"movie_id": None, "rating": 4}]},
+    {"ratings": [{"movie_id": 1, "rating": 4, "extra": 1}]},
+    {"ratings": [{"movie_id": 1, "rating": 4}], "k": 0},
+    {"ratings": [{"movie_id": m, "rating": 4} for m in range(501)]},
+    {"ratings": "all of them"},
+    [],
+])
+def test_malformed_new_user_requests_are_422(client: TestClient, body: object) -> None:
+    response = client.post("/recommendations", json=body)
+    assert response.status_code == 422
+    assert isinstance(response.json()["detail"], list)
+
+
+def test_not_a_number_rating_is_422(client: TestClient) -> None:
+    response = client.post("/recommendations", content=b'{"ratings": [{"movie_id": 1, '
+                           b'"rating": NaN}]}', headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_unknown_movie_in_new_user_ratings_is_404(client: TestClient) -> None:
+    response = client.post("/recommendations",
+                           json={"ratings": [{"movie_id": 1, "rating": 4},
+                                             {"movie_id": 41, "rating": 4}]})
+    assert response.status_code == 404
+    assert "41" in response.json()["detail"]
+
+
+def test_string_digits_are_accepted_as_integer_movie_ids(client: TestClient) -> None:
+    response = client.post("/recommendations", json={"ratings": [{"movie_id": "3",
+                                                                  "rating": 4.5}]})
+    assert response.status_code == 200
+
+
+# -- movies -------------------------------------------------------------------------------
+
+def test_similar_movies_share_the_cluster(client: TestClient) -> None:
+    body = client.get("/movies/7/similar", params={"k": 5}).json()
+    assert body["movie"]["movie_id"] == 7 and body["k"] == 5
+    similar = body["similar"]
+    assert len(similar) == 5 and 7 not in {m["movie_id"] for m in similar}
+    assert all(-1.0 <= m["score"] <= 1.0 for m in similar)
+    assert _cluster_share(similar, 1) >= 0.8
+
+
+def test_similar_movies_of_unknown_movies_are_404(client: TestClient) -> None:
+    for movie_id in ("41", "4000", "toy"):  # 41 is in the catalogue but was never rated
+        response = client.get(f"/movies/{movie_id}/similar")
+        assert response.status_code == 404
+        assert movie_id in response.json()["detail"]
+
+
+def test_search_finds_titles_the_model_can_score(client: TestClient) -> None:
+    body = client.get("/movies", params={"search": "toy story", "limit": 3}).json()
+    assert body["search"] == "toy story"
+    assert body["movies"][0] == {"movie_id": 1, "title": "Toy Story (1971)", "year": 1971,
+                                 "genres": ["Comedy", "Romance"]}
+    assert len(body["movies"]) <= 3
+    unrated = client.get("/movies", params={"search": "41 (2011)"}).json()["movies"]
+    assert 41 not in {m["movie_id"] for m in unrated}
+
+
+def test_movies_without_search_are_popular_ones(client: TestClient) -> None:
+    body = client.get("/movies", params={"limit": 7}).json()
+    assert body["search"] is None and len(body["movies"]) == 7
+    assert client.get("/movies", params={"search": "   "}).json()["search"] is None
+    assert client.get("/movies", params={"limit": 0}).status_code == 422
+    assert client.get("/movies", params={"search": "x" * 201}).status_code == 422
+
+
+# -- predictions --------------------------------------------------------------------------
+
+def test_predict_matches_the_recommendation_scores(client: TestClient) -> None:
+    recs = client.get("/users/5/recommendations", params={"k": 3}).json()["recommendations"]
+    pairs = [{"user_id": 5, "movie_id": m["movie_id"]} for m in recs]
+    body = client.post("/predict", json={"pairs": pairs}).json()
+    assert [p["movie_id"] for p in body["predictions"]] == [m["movie_id"] for m in recs]
+    for prediction, movie in zip(body["predictions"], recs, strict=True):
+        assert prediction["user_id"] == 5
+        assert prediction["rating"] == pytest.approx(movie["score"], abs=1e-4)
+
+
+def test_predict_validates_pairs(client: TestClient) -> None:
+    assert client.post("/predict", json={"pairs": []}).status_code == 422
+    too_many = [{"user_id": 1, "movie_id": 1}] * 1001
+    assert client.post("/predict", json={"pairs": too_many}).status_code == 422
+    unknown = client.post("/predict", json={"pairs": [{"user_id": 1, "movie_id": 1},
+                                                      {"user_id": 77, "movie_id": 1}]})
+    assert unknown.status_code == 404 and "77" in unknown.json()["detail"]
+
+
+# -- limits, errors, concurrency ----------------------------------------------------------
+
+def test_oversized_bodies_are_413(client: TestClient) -> None:
+    padding = " " * (64 * 1024)
+    response = client.post("/predict", content=b'{"pairs": []}' + padding.encode(),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+
+
+def test_streamed_bodies_over_the_limit_are_413(client: TestClient) -> None:
+    def chunks():
+        for _ in range(20):
+            yield b" " * 8192
+
+    response = client.post("/predict", content=chunks(),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_small_streamed_bodies_pass(client: TestClient) -> None:
+    def chunks():
+        yield b'{"pairs": [{"user_id": 1,'
+        yield b' "movie_id": 2}]}'
+
+    response = client.post("/predict", content=chunks(),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 200
+
+
+def test_malformed_json_is_422_not_500(client: TestClient) -> None:
+    for content in (b"{", b"\xff\xfe", b"null", b'{"pairs": [{"user_id": {}}]}'):
+        response = client.post("/predict", content=content,
+                               headers={"content-type": "application/json"})
+        assert response.status_code == 422, content
+
+
+def test_requests_are_served_while_others_score(run_dir: Path) -> None:
+    """Endpoints run in the thread pool: a slow scoring call does not block /health."""
+    app = create_app(run_dir)
+    recommender = app.state.service.recommender
+    original = recommender.recommend_indices
+    started = threading.Event()
+
+    def slow_recommend(*args, **kwargs):
+        started.set()
+        time.sleep(1.0)
+        return original(*args, **kwargs)
+
+    recommender.recommend_indices = slow_recommend
+    with TestClient(app) as test_client:
+        result: dict[str, float] = {}
+
+        def slow_request() -> None:
+            test_client.get("/users/1/recommendations")
+            result["slow_done"] = time.perf_counter()
+
+        worker = threading.Thread(target=slow_request)
+        worker.start()
+        assert started.wait(5)
+        before = time.perf_counter()
+        assert test_client.get("/health").status_code == 200
+        health_done = time.perf_counter()
+        worker.join()
+    assert health_done - before < 0.5
+    assert health_done < result["slow_done"]
+
+
+# -- string ids and loading ---------------------------------------------------------------
+
+def test_runs_on_string_ids(tmp_path: Path) -> None:
+    run = train_tiny_run(tmp_path / "run", string_ids=True)
+    with TestClient(create_app(run)) as test_client:
+        assert test_client.get("/health").json()["id_type"] == "str"
+        body = test_client.get("/users/u7/recommendations", params={"k": 3}).json()
+        assert body["user_id"] == "u7"
+        assert all(m["movie_id"].startswith("m") for m in body["recommendations"])
+        assert test_client.get("/users/7/recommendations").status_code == 404
+        new = test_client.post("/recommendations",
+                               json={"ratings": [{"movie_id": "m3", "rating": 5}]})
+        assert new.status_code == 200
+        assert test_client.get("/movies/m3/similar").status_code == 200
+        predicted = test_client.post("/predict",
+                                     json={"pairs": [{"user_id": "u1", "movie_id": "m2"}]})
+        assert predicted.status_code == 200
+
+
+def test_create_app_accepts_a_recommender(run_dir: Path) -> None:
+    from movierec.recommend import Recommender
+    from movierec.runs import load_run
+
+    app = create_app(Recommender.from_run(load_run(run_dir)))
+    with TestClient(app) as test_client:
+        assert test_client.get("/health").json()["model"] == "dot-bias"
+        assert test_client.get("/users/1/recommendations").status_code == 200
+
+
+def test_a_missing_or_broken_run_is_a_clear_error(tmp_path: Path, run_dir: Path) -> None:
+    with pytest.raises(MovierecError, match="not a training run"):
+        create_app(tmp_path / "nothing")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for item in run_dir.iterdir():
+        (broken / item.name).write_bytes(item.read_bytes())
+    (broken / "model.keras").write_bytes(b"not a zip file")
+    with pytest.raises(MovierecError, match="cannot load the model"):
+        create_app(broken)
+
+
+def test_serve_command_exits_2_on_a_bad_run(tmp_path: Path, capsys) -> None:
+    from movierec.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--run", str(tmp_path / "nothing"), "--port", "0"])
+    assert exit_info.value.code == 2
+    assert "not a training run" in capsys.readouterr().err
+
+
+def test_serve_command_says_when_the_port_is_taken(run_dir: Path, capsys) -> None:
+    import socket
+
+    from movierec.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit) as exit_info:
+            main(["serve", "--run", str(run_dir), "--port", str(port)])
+    assert exit_info.value.code == 2
+    assert "already in use" in capsys.readouterr().err
+
+
+def test_serve_command_rejects_an_unknown_log_level(run_dir: Path, capsys) -> None:
+    from movierec.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--run", str(run_dir), "--log-level", "loud"])
+    assert exit_info.value.code == 2
+    assert "unknown log level 'loud'" in capsys.readouterr().err

@@ -1,0 +1,179 @@
+"""The web page in a real headless Chromium (Debian's, driven by Playwright).
+
+The server runs in a thread on a free 127.0.0.1 port over a tiny run trained on the
+synthetic taste clusters. Chromium must be installed (``scripts/install-browser.sh``); a
+missing browser fails the test with that instruction rather than skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from test_service import train_tiny_run
+
+from movierec.service.app import create_app
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("MOVIEREC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+
+
+class ServerThread:
+    """uvicorn serving ``app`` on 127.0.0.1 in a background thread, on a free port."""
+
+    def __init__(self, app) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    run_dir = train_tiny_run(tmp_path_factory.mktemp("web") / "run", epochs=15)
+    with ServerThread(create_app(run_dir)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/install-browser.sh "
+                    "(installs Debian's chromium), or set MOVIEREC_CHROMIUM", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[test]'", pytrace=False)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, server: ServerThread):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" and "Failed to load resource" not in message.text
+            else None)  # an expected 404 is reported by the page itself
+    yield page
+    context.close()
+    assert not errors, f"the page logged errors: {errors}"
+
+
+def _save(page, path: Path, *, full_page: bool = True) -> Path:
+    page.screenshot(path=str(path), full_page=full_page)
+    copy_to = os.environ.get("MOVIEREC_SCREENSHOTS")
+    if copy_to:  # keep a copy outside pytest's temporary folders, e.g. for CI artifacts
+        Path(copy_to).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(copy_to) / path.name)
+    return path
+
+
+def test_new_user_rates_movies_and_gets_recommendations(page, server: ServerThread,
+                                                       tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/")
+    expect(page.get_by_test_id("model-info")).to_contain_text("dot-bias")
+    page.get_by_test_id("tab-new").click()
+
+    # Popular movies are listed to start with; a search narrows them down.
+    results = page.get_by_test_id("search-results")
+    expect(results.locator("li.rate-row").first).to_be_visible()
+    page.get_by_test_id("search").fill("toy")
+    toy_story = results.locator("li.rate-row", has_text="Toy Story")
+    expect(toy_story).to_have_count(1)
+    toy_story.get_by_role("button", name="5 stars").click()
+
+    recs = page.get_by_test_id("new-recs").locator("li.movie-card")
+    expect(recs).to_have_count(12)
+    expect(page.get_by_test_id("rated").locator("li.chip")).to_have_count(1)
+
+    # Two more ratings from the popular list: recommendations update each time.
+    page.get_by_test_id("search").fill("")
+    expect(results.locator("li.rate-row", has_text="Toy Story")).to_have_count(0)
+    rows = results.locator("li.rate-row")
+    first_ids = recs.evaluate_all("cards => cards.map(c => c.dataset.movieId)")
+    rated = {"1"}
+    for index, stars in ((0, "4 stars"), (1, "1 star")):
+        row = rows.nth(index)
+        rated.add(row.get_attribute("data-movie-id"))
+        row.get_by_role("button", name=stars, exact=True).click()
+    expect(page.get_by_test_id("rated").locator("li.chip")).to_have_count(len(rated))
+    expect(page.locator("#new-hint")).to_contain_text(f"From your {len(rated)} ratings")
+    expect(recs).to_have_count(12)
+    shown = recs.evaluate_all("cards => cards.map(c => c.dataset.movieId)")
+    assert not rated & set(shown), "rated movies must not be recommended"
+    assert shown != first_ids or len(rated) == 1
+
+    # Each card has a title, a year and genres.
+    first = recs.first
+    expect(first.locator(".title")).not_to_be_empty()
+    expect(first.locator(".meta")).to_contain_text(re.compile(r"^(19|20)\d\d"))
+    expect(first.locator(".tag").first).to_be_visible()
+    shot = _save(page, tmp_path / "new-user.png")
+    assert shot.stat().st_size > 10_000
+
+    # Clicking a movie shows similar ones.
+    first.locator("button").click()
+    drawer = page.get_by_test_id("similar-drawer")
+    expect(drawer).to_have_class("drawer open")
+    expect(page.get_by_test_id("similar").locator("li.movie-row")).to_have_count(10)
+    page.wait_for_timeout(300)  # let the drawer finish sliding in
+    _save(page, tmp_path / "similar.png", full_page=False)  # the drawer is fixed in place
+    print(f"screenshots in {tmp_path}")
+
+
+def test_known_user_sees_favourites_and_recommendations(page, server: ServerThread,
+                                                        tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/")
+    expect(page.get_by_test_id("model-info")).to_contain_text("synthetic")
+    page.get_by_test_id("user-id").fill("2")
+    page.get_by_test_id("show-user").click()
+    expect(page.get_by_test_id("top-rated").locator("li.movie-row")).to_have_count(8)
+    expect(page.get_by_test_id("user-recs").locator("li.movie-card")).to_have_count(12)
+    _save(page, tmp_path / "known-user.png")
+
+    page.get_by_test_id("user-id").fill("9999")
+    page.get_by_test_id("show-user").click()
+    expect(page.locator("#status")).to_contain_text("unknown user id '9999'")
