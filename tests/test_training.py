@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import synthetic_ratings
 
 from movierec.data import Dataset
 from movierec.errors import MovierecError
@@ -16,7 +17,6 @@ from movierec.models import predict_ratings
 from movierec.runs import load_run, save_run
 from movierec.splits import random_split
 from movierec.training import EncodedSplit, TrainConfig
-from conftest import synthetic_ratings
 
 
 def synthetic_dataset() -> Dataset:
