@@ -10,18 +10,17 @@ from conftest import synthetic_ratings
 from movierec.data import Dataset
 from movierec.encoding import Encoders, IdEncoder
 from movierec.errors import MovierecError, UnknownIdError
-from movierec.models import build_model, predict_ratings
-from movierec.recommend import (
-    Recommender,
-    ScoringWeights,
-    _top_k_rows,
+from movierec.evaluation import (
     baseline_ranking_reports,
     holdout_split,
     leave_last_of_split,
     ranking_report,
 )
+from movierec.models import build_model, predict_ratings
+from movierec.recommend import Recommender, ScoringWeights
 from movierec.runs import load_run, save_run
 from movierec.splits import random_split
+from movierec.topk import top_k_rows as _top_k_rows
 from movierec.training import EncodedSplit, TrainConfig
 
 SCORABLE = ("dot", "dot-bias", "mlp", "recommender-net")

@@ -341,7 +341,12 @@ def evaluate_command(
 ) -> None:
     """RMSE/MAE and top-K ranking quality on the run's held-out ratings, with baselines."""
     from movierec.data import DATASETS, dataset_from_options, load
-    from movierec.recommend import baseline_ranking_reports, holdout_split, ranking_report
+    from movierec.evaluation import (
+        baseline_ranking_reports,
+        holdout_split,
+        leave_last_of_split,
+        ranking_report,
+    )
 
     if protocol not in ("holdout", "leave-last"):
         raise MovierecError(f"--protocol must be 'holdout' or 'leave-last', not {protocol!r}")
@@ -358,8 +363,6 @@ def evaluate_command(
         data = load(name, data_dir)
     split = holdout_split(run_info, data)
     if protocol == "leave-last":
-        from movierec.recommend import leave_last_of_split
-
         split = leave_last_of_split(split)
     relevance = threshold if threshold is not None else (4.0 if protocol == "holdout" else None)
     started = time.perf_counter()

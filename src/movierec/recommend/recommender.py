@@ -1,0 +1,413 @@
+"""The :class:`Recommender`: raw ids in, movies and predicted ratings out.
+
+It ties together the numpy forward pass (:mod:`movierec.recommend.scoring`), the training
+ratings (:mod:`movierec.recommend.history`), cold start (:mod:`movierec.recommend.cold_start`)
+and the top-K (:mod:`movierec.topk`), and does the id bookkeeping.
+
+Top-K for many users works on chunks of users, so memory is bounded by the chunk size times
+the number of movies, never by users x movies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from movierec.catalog import Catalog
+from movierec.encoding import Encoders
+from movierec.errors import MovierecError, UnknownIdError
+from movierec.recommend.cold_start import (
+    UserPrior,
+    check_new_ratings,
+    fold_in_embedding,
+    fold_in_mlp,
+)
+from movierec.recommend.history import TrainingHistory
+from movierec.recommend.ids import encode_ids, first_unknown, raw_ids
+from movierec.recommend.scoring import NumpyScorer, ScoringWeights
+from movierec.topk import EXCLUDED, top_k_rows
+
+if TYPE_CHECKING:
+    import keras
+
+    from movierec.runs import Run
+
+__all__ = ["CHUNK_ELEMENTS", "Recommender"]
+
+CHUNK_ELEMENTS = 1 << 22
+"""Scores held in memory at once by default (users per chunk = this / number of movies)."""
+
+
+class Recommender:
+    """Scores from the learned weights with numpy (no per-request Keras compile).
+
+    Build one with :meth:`from_run` (a saved run) or :meth:`from_model` (a model in memory,
+    e.g. in the comparison). Every method takes and returns *raw* ids (MovieLens ids or the
+    strings of a user's file); predicted ratings are in rating units.
+
+    Args:
+        weights: the model's weights (:meth:`ScoringWeights.from_model`).
+        encoders: the run's raw id <-> index maps.
+        train_ratings: the ratings the model was trained on (``user_id, movie_id, rating``,
+            optionally ``timestamp``, raw ids): excluded from recommendations, shown as a
+            user's favourites, and counted for popularity.
+        movies: the movie catalogue (``movie_id, title, year, genres``), for
+            :attr:`catalog`; None gives an empty catalogue.
+        model_name: for messages and reports.
+    """
+
+    def __init__(
+        self,
+        weights: ScoringWeights,
+        encoders: Encoders,
+        train_ratings: pd.DataFrame,
+        movies: pd.DataFrame | None = None,
+        *,
+        model_name: str = "",
+    ) -> None:
+        _check_consistent(weights, encoders)
+        self.weights = weights
+        self.encoders = encoders
+        self.model_name = model_name
+        self.rating_range = weights.rating_range
+        self._scorer = NumpyScorer(weights)
+        self._history = TrainingHistory.index(train_ratings, encoders, weights.rating_range)
+        self._prior = UserPrior.of_users(weights, self._history.rated_users())
+        if movies is None:
+            movies = pd.DataFrame({"movie_id": encoders.movies.ids, "title": ""})
+        self.catalog = Catalog(movies, popularity=pd.Series(
+            self.movie_counts, index=encoders.movies.ids))
+        self._movie_unit: np.ndarray | None = None
+
+    @classmethod
+    def from_run(cls, run: Run) -> Recommender:
+        """The recommender of a saved run (:func:`movierec.runs.load_run`).
+
+        Raises:
+            MovierecError: the run's model is ``recommender-net-as-published``.
+        """
+        return cls(ScoringWeights.from_model(run.model), run.encoders, run.train_ratings,
+                   run.movies, model_name=run.config.model)
+
+    @classmethod
+    def from_model(cls, model: keras.Model, encoders: Encoders, train_ratings: pd.DataFrame,
+                   movies: pd.DataFrame | None = None) -> Recommender:
+        """A recommender for a model in memory (e.g. ``TrainResult.model``)."""
+        return cls(ScoringWeights.from_model(model), encoders, train_ratings, movies,
+                   model_name=getattr(model, "model_name", type(model).__name__))
+
+    # -- training ratings ----------------------------------------------------------------
+
+    @property
+    def movie_counts(self) -> np.ndarray:
+        """Training ratings per movie index."""
+        return self._history.movie_counts
+
+    @property
+    def damped_means(self) -> np.ndarray:
+        """Mean training rating per movie index, damped towards the global mean by DAMPING."""
+        return self._history.damped_means
+
+    @property
+    def global_mean(self) -> float:
+        return self._history.global_mean
+
+    def seen(self, user_index: int) -> np.ndarray:
+        """Movie indices user ``user_index`` rated in training."""
+        return self._history.seen(user_index)
+
+    def n_train_ratings(self, user: Any) -> int:
+        """How many training ratings ``user`` has (0 means an untrained vector)."""
+        return self._history.n_ratings(int(self.user_indices([user])[0]))
+
+    def user_top_rated(self, user: Any, n: int = 10) -> pd.DataFrame:
+        """The user's highest training ratings, most recent first among equal ratings.
+
+        Returns:
+            ``movie_id, title, year, genres, rating`` (at most ``n`` rows; none for a user
+            with no training ratings).
+
+        Raises:
+            UnknownIdError: an unknown user.
+        """
+        movies, ratings = self._history.top_rated(int(self.user_indices([user])[0]), n)
+        frame = self.catalog.describe(self.encoders.movies.inverse(movies).tolist())
+        frame["rating"] = ratings.astype(float)
+        return frame
+
+    # -- ids -----------------------------------------------------------------------------
+
+    @property
+    def n_users(self) -> int:
+        return len(self.encoders.users)
+
+    @property
+    def n_movies(self) -> int:
+        return len(self.encoders.movies)
+
+    def knows_user(self, user: Any) -> bool:
+        """Whether ``user`` (a raw id) is one the model was trained with."""
+        return bool(encode_ids(self.encoders.users, [user])[1][0] >= 0)
+
+    def user_indices(self, users: Any) -> np.ndarray:
+        """Indices of raw user ids (strings of digits are accepted for integer ids).
+
+        Raises:
+            UnknownIdError: naming the first unknown id.
+        """
+        ids, indices = encode_ids(self.encoders.users, users)
+        if (indices < 0).any():
+            raise UnknownIdError(
+                f"unknown user id {first_unknown(ids, indices)!r}: the model was trained on "
+                f"{self.n_users:,} other users and has no vector for this one"
+            )
+        return indices.astype(np.int64)
+
+    def movie_indices(self, movies: Any, *, unknown: Literal["raise", "drop"] = "raise"
+                      ) -> np.ndarray:
+        """Indices of raw movie ids; unknown ids raise or, with ``"drop"``, are left out."""
+        ids, indices = encode_ids(self.encoders.movies, movies)
+        if unknown == "drop":
+            return indices[indices >= 0].astype(np.int64)
+        if (indices < 0).any():
+            raise UnknownIdError(
+                f"unknown movie id {first_unknown(ids, indices)!r}: nobody rated it in the "
+                "data the model was trained on, so it has no learned vector"
+            )
+        return indices.astype(np.int64)
+
+    # -- scoring -------------------------------------------------------------------------
+
+    def predict(self, users: Sequence, movies: Sequence) -> np.ndarray:
+        """Predicted ratings of aligned (user, movie) raw id pairs (a scalar broadcasts).
+
+        Equal to ``predict_ratings(model, pairs)`` up to float32 rounding.
+        """
+        u = self.user_indices(users)
+        m = self.movie_indices(movies)
+        if len(u) == 1 and len(m) != 1:
+            u = np.repeat(u, len(m))
+        elif len(m) == 1 and len(u) != 1:
+            m = np.repeat(m, len(u))
+        if len(u) != len(m):
+            raise MovierecError(f"{len(u)} users but {len(m)} movies; pass aligned pairs")
+        return self.predict_indices(u, m)
+
+    def predict_indices(self, user_indices: np.ndarray, movie_indices: np.ndarray) -> np.ndarray:
+        """:meth:`predict` for encoded indices."""
+        u = np.asarray(user_indices, dtype=np.int64)
+        m = np.asarray(movie_indices, dtype=np.int64)
+        return self._scorer.to_rating(self._scorer.pairs_of_users(u, m))
+
+    def score_users(self, user_indices: np.ndarray) -> np.ndarray:
+        """``(n, n_movies)`` predicted ratings of every movie for users given by index.
+
+        A scorer in the sense of :mod:`movierec.evaluation`; the caller chunks the users.
+        """
+        return self._scorer.to_rating(self.ranking_scores(user_indices))
+
+    def ranking_scores(self, user_indices: np.ndarray) -> np.ndarray:
+        """``(n, n_movies)`` scores before the sigmoid and clipping: the order
+        :meth:`recommend` ranks by, without ties from saturation. Also an evaluation scorer.
+        """
+        return self._scorer.rows_of_users(np.asarray(user_indices, dtype=np.int64))
+
+    # -- top-K ---------------------------------------------------------------------------
+
+    def recommend(
+        self,
+        users: Sequence,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        exclude: Sequence | None = None,
+        chunk_size: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` movies with the highest predicted rating for each user.
+
+        Args:
+            users: raw user ids (one id is accepted too).
+            k: list length.
+            exclude_seen: leave out movies the user rated in training.
+            exclude: raw movie ids to leave out for everyone (ids the model does not know
+                cannot be recommended anyway and are ignored).
+            chunk_size: users scored at once (default: about 4M scores per chunk).
+
+        Returns:
+            ``(movie_ids, ratings)`` of shape ``(len(users), k)``, best first. A user with
+            fewer than ``k`` candidates gets padded slots: rating NaN and movie id -1
+            (integer ids) or "" (string ids).
+
+        Raises:
+            UnknownIdError: a user id the model does not know.
+        """
+        indices, ratings = self.recommend_indices(
+            self.user_indices(users), k, exclude_seen=exclude_seen,
+            exclude=self.movie_indices(exclude or [], unknown="drop"), chunk_size=chunk_size)
+        return raw_ids(self.encoders.movies, indices), ratings
+
+    def recommend_indices(
+        self,
+        user_indices: np.ndarray,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        exclude: np.ndarray | None = None,
+        chunk_size: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` on indices: movie indices (-1 padding) and ratings (NaN)."""
+        k = _check_k(k)
+        users = np.asarray(user_indices, dtype=np.int64).reshape(-1)
+        chunk = chunk_size or max(1, CHUNK_ELEMENTS // self.n_movies)
+        items = np.empty((len(users), k), dtype=np.int64)
+        ratings = np.empty((len(users), k), dtype=np.float32)
+        for start in range(0, len(users), chunk):
+            part = users[start: start + chunk]
+            raw = self._scorer.rows_of_users(part)
+            if exclude is not None and len(exclude):
+                raw[:, exclude] = EXCLUDED
+            if exclude_seen:
+                raw[self._history.seen_pairs(part)] = EXCLUDED
+            items[start: start + len(part)], ratings[start: start + len(part)] = \
+                self._best(raw, k, as_ratings=True)
+        return items, ratings
+
+    def _best(self, scores: np.ndarray, k: int, *, as_ratings: bool
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` indices of each row of ``scores`` and their values (NaN padding), as
+        ratings when ``scores`` are raw scores."""
+        items, values = top_k_rows(scores, k)
+        if as_ratings:
+            values = self._scorer.to_rating(values)
+        return items, np.where(items >= 0, values, np.nan).astype(np.float32)
+
+    def _best_movies(self, scores: np.ndarray, k: int, *, as_ratings: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_best` of one row of scores per movie, as 1-D raw ids and values."""
+        items, values = self._best(scores[None, :], k, as_ratings=as_ratings)
+        return raw_ids(self.encoders.movies, items)[0], values[0]
+
+    # -- cold start ----------------------------------------------------------------------
+
+    def fold_in(self, ratings: Mapping[Any, float], *, reg: float = 1.0, steps: int = 300,
+                learning_rate: float = 0.1) -> tuple[np.ndarray, float]:
+        """A user vector and bias for a new user from their ratings, without retraining.
+
+        The maths, per model, is in :mod:`movierec.recommend.cold_start`: ridge (``dot``),
+        ridge in logit space (``dot-bias``, ``recommender-net``) or Adam through the frozen
+        network (``mlp``), each shrunk towards the average trained user.
+
+        Args:
+            ratings: raw movie id -> rating; every id must be known to the model.
+            reg: prior strength (``reg`` pseudo-ratings of prior in each direction).
+            steps, learning_rate: the mlp's gradient descent.
+
+        Returns:
+            ``(user_vector, user_bias)``; the bias is 0.0 for models without biases.
+
+        Raises:
+            MovierecError: no ratings, or a rating outside the rating range.
+            UnknownIdError: a movie the model does not know.
+        """
+        movies = self.movie_indices(list(ratings.keys()))
+        values = np.asarray(list(ratings.values()), dtype=np.float64)
+        check_new_ratings(values, self.rating_range)
+        if self.weights.is_mlp:
+            vector = fold_in_mlp(self.weights, self._scorer.movie_hidden(movies), values,
+                                 self._prior, reg=reg, steps=steps,
+                                 learning_rate=learning_rate)
+            return vector, 0.0
+        return fold_in_embedding(self.weights, movies, values, self._prior, reg=reg)
+
+    def recommend_new_user(self, ratings: Mapping[Any, float], k: int = 10, *,
+                           exclude: Sequence | None = None, reg: float = 1.0
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` for a user the model never saw, from a few ratings (:meth:`fold_in`).
+
+        The rated movies and ``exclude`` are left out. Returns 1-D ``(movie_ids, ratings)``.
+        """
+        k = _check_k(k)
+        vector, bias = self.fold_in(ratings, reg=reg)
+        raw = self._scorer.raw_rows(vector[None, :], np.array([bias], np.float32))[0]
+        raw[self.movie_indices(list(ratings.keys()))] = EXCLUDED
+        raw[self.movie_indices(exclude or [], unknown="drop")] = EXCLUDED
+        return self._best_movies(raw, k, as_ratings=True)
+
+    def predict_new_user(self, ratings: Mapping[Any, float], movies: Sequence, *,
+                         reg: float = 1.0) -> np.ndarray:
+        """Predicted ratings of ``movies`` for a new user given by ``ratings``."""
+        vector, bias = self.fold_in(ratings, reg=reg)
+        m = self.movie_indices(movies)
+        raw = self._scorer.raw_pairs(np.repeat(vector[None, :], len(m), axis=0),
+                                     np.full(len(m), bias, np.float32), m)
+        return self._scorer.to_rating(raw)
+
+    # -- other lists ---------------------------------------------------------------------
+
+    def popular(self, k: int = 10, exclude: Sequence | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """The best-liked popular movies: highest mean training rating, damped.
+
+        Each movie's mean rating is pulled towards the global mean by ``DAMPING`` (20)
+        pseudo-ratings, ``(sum + 20 * mean) / (count + 20)``, so a movie needs many good
+        ratings to rank high and one 5-star rating is not enough. This is the fallback for
+        users the model does not know. Returns 1-D ``(movie_ids, damped_means)``.
+        """
+        k = _check_k(k)
+        scores = np.where(self.movie_counts > 0, self.damped_means, EXCLUDED).astype(np.float32)
+        scores[self.movie_indices(exclude or [], unknown="drop")] = EXCLUDED
+        return self._best_movies(scores, k)
+
+    def similar_movies(self, movie_id: Any, k: int = 10, *, min_ratings: int = 0
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` movies whose learned vectors are closest in cosine similarity.
+
+        Args:
+            movie_id: a raw movie id.
+            k: list length.
+            min_ratings: only movies with at least this many training ratings, so that
+                barely rated movies (whose vectors are mostly their initialization) do
+                not dominate.
+
+        Returns:
+            1-D ``(movie_ids, cosine_similarities)``, most similar first; the movie itself
+            is left out.
+        """
+        k = _check_k(k)
+        if min_ratings < 0:
+            raise MovierecError(f"min-ratings must not be negative, not {min_ratings}")
+        index = int(self.movie_indices([movie_id])[0])
+        unit = self._unit_movies()
+        sims = unit @ unit[index]
+        sims[index] = EXCLUDED
+        if min_ratings:
+            sims[self.movie_counts < min_ratings] = EXCLUDED
+        return self._best_movies(sims, k)
+
+    def _unit_movies(self) -> np.ndarray:
+        """The movie vectors scaled to unit length (cached)."""
+        if self._movie_unit is None:
+            vectors = self.weights.movie_vectors
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            self._movie_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return self._movie_unit
+
+
+def _check_consistent(weights: ScoringWeights, encoders: Encoders) -> None:
+    """The weight tables must have one row per id the encoders know."""
+    for kind, table, encoder in (("user", weights.user_vectors, encoders.users),
+                                 ("movie", weights.movie_vectors, encoders.movies)):
+        if len(table) != len(encoder):
+            raise MovierecError(
+                f"the model has {len(table)} {kind} rows but the encoders know "
+                f"{len(encoder)} {kind}s; the run is inconsistent, retrain it"
+            )
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise MovierecError(f"k must be a positive integer, not {k!r}")
+    return int(k)

@@ -1,0 +1,245 @@
+"""A model's forward pass in numpy: weights copied once, scores and ratings from them.
+
+For every model the numpy maths reproduces ``model.predict`` (the tests check this to
+1e-4):
+
+``dot``
+    ``rating = clip(u . m)``.
+``dot-bias``, ``recommender-net``
+    ``rating = min + (max - min) * sigmoid(u . m + b_u + b_m)`` (recommender-net's "unit"
+    output mapped back to the rating range, as ``predict_ratings`` does).
+``mlp``
+    The first Dense kernel ``W`` (``2F x H``) is split into the rows that multiply the user
+    vector and those that multiply the movie vector, ``W = [W_u; W_m]``, so
+    ``h = relu(u W_u + m W_m + b)`` is computed from ``u W_u`` (per user) and ``m W_m``
+    (per movie, once) without building the concatenated inputs; then
+    ``rating = min + (max - min) * sigmoid(h . w + c)``.
+
+Every rating is clipped to the rating range, as :func:`movierec.models.predict_ratings` does.
+Movies are *ranked* by the raw score, before the sigmoid and the clipping (the same order,
+with no ties from saturation).
+
+``recommender-net-as-published`` sums its dot product over the whole batch, so a single
+(user, movie) pair has no score of its own: it is refused with a
+:class:`~movierec.errors.MovierecError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from movierec.errors import MovierecError
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["Link", "NumpyScorer", "ScoringWeights"]
+
+Link = Literal["linear", "sigmoid"]
+
+_EMBEDDING_MODELS = ("dot", "dot-bias", "recommender-net", "mlp")
+"""The models whose forward pass is written out here."""
+
+
+@dataclass(frozen=True, eq=False)
+class ScoringWeights:
+    """A model's weights as float32 numpy arrays, and how they become a rating.
+
+    Attributes:
+        user_vectors, movie_vectors: ``(n_users, F)`` and ``(n_movies, F)`` factor tables.
+        rating_range: ``(min, max)``; ratings are clipped to it.
+        link: ``"linear"`` (rating = score) or ``"sigmoid"``
+            (rating = min + (max - min) * sigmoid(score)).
+        user_bias, movie_bias: ``(n_users,)`` and ``(n_movies,)``, or None.
+        hidden_kernel, hidden_bias: the mlp's first Dense layer, ``(2F, H)`` and ``(H,)``,
+            user rows first (the model concatenates ``[user, movie]``); None otherwise.
+        output_kernel, output_bias: the mlp's output layer, ``(H,)`` and a float.
+    """
+
+    user_vectors: np.ndarray
+    movie_vectors: np.ndarray
+    rating_range: tuple[float, float]
+    link: Link = "sigmoid"
+    user_bias: np.ndarray | None = None
+    movie_bias: np.ndarray | None = None
+    hidden_kernel: np.ndarray | None = None
+    hidden_bias: np.ndarray | None = None
+    output_kernel: np.ndarray | None = None
+    output_bias: float = 0.0
+
+    @property
+    def is_mlp(self) -> bool:
+        return self.hidden_kernel is not None
+
+    @property
+    def factors(self) -> int:
+        return int(self.movie_vectors.shape[1])
+
+    def user_bias_of(self, users: np.ndarray) -> np.ndarray:
+        """The biases of user indices ``users``; zeros for a model without user biases."""
+        if self.user_bias is None:
+            return np.zeros(len(users), np.float32)
+        return self.user_bias[users]
+
+    @classmethod
+    def from_model(cls, model: keras.Model) -> ScoringWeights:
+        """Copy the weights of a movierec model.
+
+        Raises:
+            MovierecError: the model is ``recommender-net-as-published`` (batch-dependent,
+                no per-pair score) or not one of movierec's embedding models.
+        """
+        name = _scorable_model_name(model)
+        user_bias, movie_bias = _table(model.user_bias), _table(model.movie_bias)
+        weights: dict[str, Any] = {
+            "user_vectors": _table(model.user_embedding),
+            "movie_vectors": _table(model.movie_embedding),
+            "rating_range": tuple(float(x) for x in model.rating_range),
+            "link": "linear" if name == "dot" else "sigmoid",
+            "user_bias": None if user_bias is None else user_bias.reshape(-1),
+            "movie_bias": None if movie_bias is None else movie_bias.reshape(-1),
+        }
+        if name == "mlp":
+            weights.update(_mlp_layers(model))
+        return cls(**weights)
+
+
+def _scorable_model_name(model: keras.Model) -> str:
+    """The model's registered name, if its forward pass is written out here."""
+    from movierec.models import EmbeddingModel, model_spec
+
+    if not isinstance(model, EmbeddingModel):
+        raise MovierecError(
+            f"cannot score a {type(model).__name__}; recommendations need one of "
+            "movierec's embedding models"
+        )
+    name = model.model_name
+    if model_spec(name).batch_dependent:
+        raise MovierecError(
+            f"{name} cannot recommend: its published dot product sums over the whole "
+            "batch, so a (user, movie) pair has no score of its own. It exists only to "
+            "show that bug in the comparison; recommend with recommender-net (the "
+            "corrected model) or dot-bias instead"
+        )
+    if name not in _EMBEDDING_MODELS:
+        raise MovierecError(f"no numpy scoring is defined for model {name!r}")
+    return name
+
+
+def _table(layer: Any) -> np.ndarray | None:
+    """An embedding layer's table as float32, or None for a missing layer."""
+    if layer is None:
+        return None
+    return np.asarray(layer.get_weights()[0], dtype=np.float32)
+
+
+def _mlp_layers(model: keras.Model) -> dict[str, Any]:
+    kernel, bias = model.hidden.get_weights()
+    out_kernel, out_bias = model.output_layer.get_weights()
+    return {
+        "hidden_kernel": np.asarray(kernel, np.float32),
+        "hidden_bias": np.asarray(bias, np.float32),
+        "output_kernel": np.asarray(out_kernel, np.float32).reshape(-1),
+        "output_bias": float(np.asarray(out_bias).reshape(-1)[0]),
+    }
+
+
+class NumpyScorer:
+    """The forward pass of :class:`ScoringWeights`, with the per-movie part computed once.
+
+    *Raw* scores are the values before the link (the logits of the sigmoid models);
+    :meth:`to_rating` turns them into ratings.
+    """
+
+    def __init__(self, weights: ScoringWeights) -> None:
+        self.weights = weights
+        self.low, self.high = weights.rating_range
+        factors = weights.factors
+        if weights.is_mlp:
+            self.user_kernel = weights.hidden_kernel[:factors]                   # W_u (F, H)
+            movie_part = weights.movie_vectors @ weights.hidden_kernel[factors:]  # m W_m
+            self.movie_hidden_t = np.ascontiguousarray(movie_part.T, dtype=np.float32)
+        else:
+            self.movie_aug_t = _augmented_movies(weights)
+
+    def movie_hidden(self, movies: np.ndarray) -> np.ndarray:
+        """``m W_m`` of the mlp for movie indices ``movies``, ``(len(movies), H)``."""
+        return self.movie_hidden_t[:, movies].T
+
+    # -- raw scores ---------------------------------------------------------------------
+
+    def pairs_of_users(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
+        """Raw score of each aligned (user index, movie index) pair."""
+        w = self.weights
+        return self.raw_pairs(w.user_vectors[users], w.user_bias_of(users), movies)
+
+    def rows_of_users(self, users: np.ndarray) -> np.ndarray:
+        """``(len(users), n_movies)`` raw scores of every movie for user indices ``users``."""
+        w = self.weights
+        return self.raw_rows(w.user_vectors[users], w.user_bias_of(users))
+
+    def raw_pairs(self, user_vectors: np.ndarray, user_bias: np.ndarray,
+                  movies: np.ndarray) -> np.ndarray:
+        """Raw score of each aligned (user vector and bias, movie index) pair."""
+        w = self.weights
+        if w.is_mlp:
+            hidden = np.maximum(
+                user_vectors @ self.user_kernel + w.hidden_bias + self.movie_hidden(movies), 0.0)
+            return hidden @ w.output_kernel + np.float32(w.output_bias)
+        raw = np.einsum("ij,ij->i", user_vectors, w.movie_vectors[movies])
+        if w.movie_bias is not None:
+            raw = raw + user_bias + w.movie_bias[movies]
+        return raw.astype(np.float32, copy=False)
+
+    def raw_rows(self, user_vectors: np.ndarray, user_bias: np.ndarray) -> np.ndarray:
+        """``(n, n_movies)`` raw scores of every movie for ``n`` user vectors and biases."""
+        if self.weights.is_mlp:
+            return self._mlp_rows(user_vectors)
+        aug = np.empty((len(user_vectors), self.weights.factors + 2), dtype=np.float32)
+        aug[:, :-2] = user_vectors
+        aug[:, -2] = user_bias
+        aug[:, -1] = 1.0
+        return aug @ self.movie_aug_t
+
+    def _mlp_rows(self, user_vectors: np.ndarray) -> np.ndarray:
+        """``sum_h w_h relu(u W_u + m W_m + b)_h + c``, one hidden unit at a time, so that
+        no ``(n, n_movies, H)`` array is ever built."""
+        w = self.weights
+        user_hidden = user_vectors @ self.user_kernel + w.hidden_bias   # (n, H)
+        n_movies = self.movie_hidden_t.shape[1]
+        out = np.full((len(user_vectors), n_movies), np.float32(w.output_bias),
+                      dtype=np.float32)
+        unit = np.empty_like(out)
+        for h, weight in enumerate(w.output_kernel):
+            np.add(self.movie_hidden_t[h][None, :], user_hidden[:, h:h + 1], out=unit)
+            np.maximum(unit, 0.0, out=unit)
+            unit *= weight
+            out += unit
+        return out
+
+    # -- link ---------------------------------------------------------------------------
+
+    def to_rating(self, raw: np.ndarray) -> np.ndarray:
+        """Ratings of raw scores: the link, then clipping to the rating range."""
+        raw = np.asarray(raw, dtype=np.float32)
+        if self.weights.link == "sigmoid":
+            unit = 0.5 + 0.5 * np.tanh(0.5 * raw)   # sigmoid without overflow warnings
+            raw = self.low + (self.high - self.low) * unit
+        return np.clip(raw, self.low, self.high).astype(np.float32, copy=False)
+
+
+def _augmented_movies(w: ScoringWeights) -> np.ndarray:
+    """``[m, 1, b_m]`` per movie, transposed to ``(F + 2, n_movies)``.
+
+    With users as ``[u, b_u, 1]``, ``u . m + b_u + b_m`` is one matrix product.
+    """
+    n_movies = len(w.movie_vectors)
+    movie_bias = w.movie_bias if w.movie_bias is not None else np.zeros(n_movies, np.float32)
+    aug = np.empty((n_movies, w.factors + 2), dtype=np.float32)
+    aug[:, :-2] = w.movie_vectors
+    aug[:, -2] = 1.0
+    aug[:, -1] = movie_bias
+    return np.ascontiguousarray(aug.T)
