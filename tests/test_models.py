@@ -108,6 +108,17 @@ def _reference(model: EmbeddingModel, pairs: np.ndarray, batch_size: int) -> np.
                 products, range(batch_size, len(products), batch_size))
         ])
         out = low + (high - low) * _sigmoid(batch_sums + bias)
+    elif name in ("autorec", "u-autorec"):
+        if name == "autorec":  # a movie's rating vector is encoded, decoded per user
+            encoded, embedded, decoder = _np(model.item_ratings)[movies], m, u
+        else:
+            encoded, embedded, decoder = _np(model.item_ratings).T[users], u, m
+        code = _sigmoid(encoded @ _np(model.encoder) + embedded + _np(model.encoder_bias))
+        out = (code * decoder).sum(axis=1) + bias
+    elif name == "blend":
+        out = model.intercept + sum(
+            weight * _reference(member, pairs, batch_size)
+            for member, weight in zip(model.members, model.blend_weights, strict=True))
     else:  # pragma: no cover - a new model needs its reference here
         raise AssertionError(f"no reference for {name}")
     return np.clip(out, low, high)

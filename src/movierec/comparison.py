@@ -11,6 +11,7 @@ was trained, and has no per-user ranking (its scores depend on the batch).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -77,11 +78,14 @@ def compare(
     out: Path | None = None,
     verbose: int | None = None,
     on_row: Any = None,
+    configs: Mapping[str, TrainConfig] | None = None,
 ) -> list[ComparisonRow]:
     """Train each named model on ``data`` and return one row per model.
 
     Keras runs are saved under ``out/<name>`` when ``out`` is given, so any of them can be
     used for recommendations afterwards. ``on_row`` is called with each finished row.
+    ``configs`` gives some models their own settings (a preset's), instead of
+    ``base_config`` with the model's name.
     """
     rows = []
     expanded = expand_model_names(names)
@@ -94,7 +98,8 @@ def compare(
         elif name in BASELINES:
             row = _fit_baseline(name, data)
         else:
-            row = _fit_keras(name, dataset, data, base_config, out, verbose)
+            config = (configs or {}).get(name) or replace(base_config, model=name)
+            row = _fit_keras(name, dataset, data, config, out, verbose)
         rows.append(row)
         if on_row is not None:
             on_row(row)
@@ -103,7 +108,7 @@ def compare(
 
 def _fit_keras(name: str, dataset: Dataset, data: EncodedSplit, base_config: TrainConfig,
                out: Path | None, verbose: int | None) -> ComparisonRow:
-    result = data.fit(replace(base_config, model=name), verbose=verbose)
+    result = data.fit(base_config, verbose=verbose)
     run_dir = save_run(out / name, result, data, dataset) if out is not None else None
     m = result.metrics
     ranking = {}

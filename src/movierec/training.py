@@ -23,7 +23,11 @@ from movierec.encoding import Encoders
 from movierec.errors import MovierecError
 from movierec.measure import measure
 from movierec.models import MODEL_NAMES, build_model, model_spec, predict_ratings, training_targets
+from movierec.models.blend import fit_blend
+from movierec.models.sparse import SparseAdagrad, use_sparse_updates
 from movierec.splits import Split
+
+OPTIMIZERS = ("adam", "sparse-adagrad")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,14 @@ class TrainConfig:
     """Stop after this many epochs without a better validation RMSE and restore the best."""
     learning_rate_decay: float = 1.0
     """Multiply the learning rate by this factor after every epoch (1.0: constant)."""
+    optimizer: str = "adam"
+    """``adam`` (the tutorial's: dense Adam, ``l2`` on the whole factor tables) or
+    ``sparse-adagrad`` (row-wise Adagrad that updates only the rows a batch touches, with
+    ``l2`` and ``bias_l2`` as per-rating penalties; JAX only; see movierec.models.sparse)."""
+    bias_l2: float = 0.0
+    """Per-rating L2 penalty on user and movie biases (``sparse-adagrad`` only)."""
+    members: tuple[dict[str, Any], ...] = ()
+    """For ``model="blend"``: each member's TrainConfig fields (see movierec.models.blend)."""
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_NAMES:
@@ -52,6 +64,13 @@ class TrainConfig:
                 raise MovierecError(f"{name.replace('_', '-')} must be at least 1")
         if self.learning_rate <= 0:
             raise MovierecError("learning-rate must be positive")
+        if self.optimizer not in OPTIMIZERS:
+            raise MovierecError(
+                f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
+            )
+        if self.l2 < 0 or self.bias_l2 < 0:
+            raise MovierecError("l2 and bias-l2 must not be negative")
+        object.__setattr__(self, "members", tuple(dict(m) for m in self.members))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +106,15 @@ class _RatingMetrics(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = time.perf_counter()
+        self._trained = 0.0
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        # Keras' own validation pass: the epoch's training steps have been dispatched; wait
+        # for the last one (JAX runs them asynchronously) before reading the clock. (No
+        # batch hook: one would make Keras synchronise after every step.)
+        if not self._trained:
+            keras.ops.convert_to_numpy(self.model.optimizer.iterations.value)
+            self._trained = time.perf_counter() - self._started
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         seconds = time.perf_counter() - self._started
@@ -95,6 +123,7 @@ class _RatingMetrics(keras.callbacks.Callback):
             logs["val_rmse"] = metrics.rmse(self.ratings, predicted)
             logs["val_mae"] = metrics.mae(self.ratings, predicted)
             logs["seconds"] = seconds
+            logs["fit_seconds"] = self._trained or seconds  # without the validation passes
 
 
 def fit(
@@ -120,13 +149,23 @@ def fit(
         verbose: Keras verbosity; ``None`` picks a progress bar on a terminal and one line
             per epoch otherwise.
     """
+    if config.model == "blend":  # trains its members, then fits their weights
+        return fit_blend(config, train_pairs, train_ratings, val_pairs, val_ratings,
+                         n_users=n_users, n_movies=n_movies, rating_range=rating_range,
+                         verbose=verbose)
     spec = model_spec(config.model)
     keras.utils.set_random_seed(config.seed)
+    sparse = config.optimizer == "sparse-adagrad"
     model = build_model(
-        config.model, n_users, n_movies, factors=config.factors, l2=config.l2,
+        config.model, n_users, n_movies, factors=config.factors,
+        l2=0.0 if sparse else config.l2,  # sparse: l2 is a per-rating penalty of the step
         rating_range=rating_range, seed=config.seed,
     )
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=spec.loss)
+    if sparse:
+        model.compile(optimizer=SparseAdagrad(config.learning_rate), loss=spec.loss)
+        use_sparse_updates(model, l2=config.l2, bias_l2=config.bias_l2)
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=spec.loss)
     eval_batch = config.batch_size if spec.batch_dependent else max(config.batch_size, 8192)
     callbacks: list[keras.callbacks.Callback] = [
         _RatingMetrics(val_pairs, val_ratings, eval_batch)
@@ -141,10 +180,13 @@ def fit(
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch, rate: rate if epoch == 0 else rate * decay
         ))
+    x, y = train_pairs, training_targets(spec, train_ratings, rating_range)
+    if hasattr(model, "training_examples"):  # e.g. autorec trains on whole movies, not pairs
+        x, y = model.training_examples(x, y)
     with measure() as cost:
         keras_history = model.fit(
-            train_pairs,
-            training_targets(spec, train_ratings, rating_range),
+            x,
+            y,
             validation_data=(val_pairs, training_targets(spec, val_ratings, rating_range)),
             batch_size=config.batch_size,
             epochs=config.epochs,
@@ -162,7 +204,8 @@ def fit(
         "epochs_run": len(history),
         "train_seconds": cost.seconds,
         "seconds_per_epoch": float(np.mean([row["seconds"] for row in history])),
-        "ratings_per_second": len(train_pairs) / float(np.mean([r["seconds"] for r in history])),
+        "ratings_per_second": len(train_pairs) / float(np.mean([r["fit_seconds"]
+                                                                for r in history])),
         "peak_rss_mib": cost.peak_rss_mib,
         "parameters": int(model.count_params()),
         "n_train": len(train_pairs),

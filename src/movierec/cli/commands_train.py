@@ -24,7 +24,21 @@ from movierec.training import EncodedSplit, TrainConfig
 
 console = wide_console()
 
-MODEL_HELP = "dot, dot-bias, mlp, recommender-net or recommender-net-as-published."
+MODEL_HELP = ("dot, dot-bias, mlp, recommender-net or recommender-net-as-published (the "
+              "tutorial's); autorec, u-autorec or blend (blend: with --preset best).")
+PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (large-batch sparse "
+               "training) or best (most accurate); see movierec.presets. Options given "
+               "explicitly still win.")
+# CLI parameter -> TrainConfig field, for options a preset must not override when given.
+_CONFIG_OPTIONS = ("model", "epochs", "batch_size", "learning_rate", "factors", "l2", "seed",
+                   "early_stopping")
+
+
+def _explicit(ctx: typer.Context) -> set[str]:
+    """The TrainConfig options the user typed (not left at their defaults)."""
+    sources = {name: ctx.get_parameter_source(name) for name in _CONFIG_OPTIONS}
+    return {name for name, source in sources.items()
+            if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")}
 
 
 def register(app: typer.Typer) -> None:
@@ -43,6 +57,7 @@ def _verbosity(quiet: bool) -> int | None:
 
 
 def train_command(
+    ctx: typer.Context,
     model: str = typer.Option("dot-bias", "--model", "-m", help=MODEL_HELP),
     dataset: DatasetOption = None,
     ratings: RatingsOption = None,
@@ -65,6 +80,7 @@ def train_command(
         "weights (0: off)."),
     out: Path = typer.Option(None, help="Run directory to write (default runs/<model>)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    preset: str = typer.Option(None, "--preset", help=PRESET_HELP),
 ) -> None:
     """Train one model and save a run directory (model, encoders, history, metrics, plot)."""
     from movierec.runs import save_run
@@ -75,6 +91,12 @@ def train_command(
     )
     data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
                      timestamp_col)
+    if preset:
+        from movierec.presets import resolve_preset
+
+        config = resolve_preset(preset, data.name, base=config, keep=_explicit(ctx),
+                                n_ratings=data.n_ratings)
+        model = config.model
     encoded = _encoded_split(data, test_size, split_seed)
     result = encoded.fit(config, verbose=_verbosity(quiet))
     run_dir = save_run(out or Path("runs") / model, result, encoded, data)
@@ -89,6 +111,7 @@ def train_command(
 
 
 def compare_command(
+    ctx: typer.Context,
     dataset: DatasetOption = None,
     ratings: RatingsOption = None,
     movies: MoviesOption = None,
@@ -107,18 +130,30 @@ def compare_command(
     split_seed: int = typer.Option(42, help="Seed of the random 90/10 split."),
     out: Path = typer.Option(Path("runs/compare"), help="Folder for runs, JSON and figures."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-epoch output."),
+    preset: str = typer.Option(None, "--preset", help=PRESET_HELP),
 ) -> None:
     """Train several models on the same split and print a comparison table."""
     data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
                      timestamp_col)
-    run_comparison(data, [name.strip() for name in models.split(",") if name.strip()],
-                   TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                               seed=seed),
-                   split_seed=split_seed, out=out, quiet=quiet)
+    names = [name.strip() for name in models.split(",") if name.strip()]
+    base = TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                       seed=seed)
+    configs = None
+    if preset:
+        from movierec.comparison import expand_model_names
+        from movierec.models import MODEL_NAMES
+        from movierec.presets import resolve_preset
+
+        configs = {name: resolve_preset(preset, data.name, model=name, base=base,
+                                        keep=_explicit(ctx), n_ratings=data.n_ratings)
+                   for name in expand_model_names(names) if name in MODEL_NAMES}
+    run_comparison(data, names, base, split_seed=split_seed, out=out, quiet=quiet,
+                   configs=configs, preset=preset)
 
 
 def run_comparison(dataset: Dataset, names: list[str], base: TrainConfig, *, split_seed: int,
-                   out: Path, quiet: bool) -> list:
+                   out: Path, quiet: bool, configs: dict | None = None,
+                   preset: str | None = None) -> list:
     """Compare ``names`` on the tutorial's split of ``dataset``; print and save the results."""
     from movierec.comparison import compare, comparison_tables, write_comparison
 
@@ -126,9 +161,13 @@ def run_comparison(dataset: Dataset, names: list[str], base: TrainConfig, *, spl
     rows = compare(
         dataset, encoded, names, base, out=out, verbose=_verbosity(quiet),
         on_row=lambda row: console.print(_progress_line(row), highlight=False),
+        configs=configs,
     )
-    write_comparison(rows, out, {"dataset": dataset.name, "split": encoded.split.name,
-                                 "train": base.to_dict()})
+    context = {"dataset": dataset.name, "split": encoded.split.name, "train": base.to_dict()}
+    if preset:
+        context.update(preset=preset,
+                       train_by_model={k: c.to_dict() for k, c in (configs or {}).items()})
+    write_comparison(rows, out, context)
     for table in comparison_tables(rows, title=f"on {dataset.name} ({encoded.split.name} "
                                    "split, validation part)"):
         console.print(table)

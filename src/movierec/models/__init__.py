@@ -33,6 +33,8 @@ import keras
 import numpy as np
 
 from movierec.errors import UnknownIdError
+from movierec.models.autorec import AutoRecModel, UserAutoRecModel
+from movierec.models.blend import BlendModel
 from movierec.models.embedding import (
     MODEL_CLASSES,
     DotBiasModel,
@@ -43,9 +45,15 @@ from movierec.models.embedding import (
     RecommenderNetAsPublished,
 )
 from movierec.models.layers import ScaleToRange
+from movierec.models.sparse import SparseAdagrad
+
+# The models beyond the tutorial's.
+MODEL_CLASSES.update({"autorec": AutoRecModel, "u-autorec": UserAutoRecModel, "blend": BlendModel})
 
 __all__ = [
     "MODEL_NAMES",
+    "AutoRecModel",
+    "BlendModel",
     "DotBiasModel",
     "DotModel",
     "EmbeddingModel",
@@ -54,13 +62,16 @@ __all__ = [
     "RecommenderNet",
     "RecommenderNetAsPublished",
     "ScaleToRange",
+    "SparseAdagrad",
+    "UserAutoRecModel",
     "build_model",
     "model_spec",
     "predict_ratings",
     "training_targets",
 ]
 
-MODEL_NAMES = ("dot", "dot-bias", "mlp", "recommender-net", "recommender-net-as-published")
+MODEL_NAMES = ("dot", "dot-bias", "mlp", "recommender-net", "recommender-net-as-published",
+               "autorec", "u-autorec", "blend")
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,15 @@ _SPECS = {
         ModelSpec("recommender-net-as-published", "binary_crossentropy", "unit", True,
                   "V4 as keras.io publishes it: tensordot sums over the batch (kept to show "
                   "the bug)"),
+        ModelSpec("autorec", "mse", "rating", False,
+                  "I-AutoRec: each movie's rating vector through a sigmoid code (+ movie "
+                  "embedding), decoded per user; trained item-wise"),
+        ModelSpec("u-autorec", "mse", "rating", False,
+                  "U-AutoRec: each user's rating vector through a sigmoid code (+ user "
+                  "embedding), decoded per movie; trained user-wise"),
+        ModelSpec("blend", "mse", "rating", False,
+                  "a least-squares blend of several models, weights fitted on ratings held "
+                  "out of the training data"),
     )
 }
 assert tuple(_SPECS) == MODEL_NAMES == tuple(MODEL_CLASSES)

@@ -1,0 +1,267 @@
+"""Sparse training for the embedding models: a step costs O(batch), not O(embedding table).
+
+Keras' ``fit`` differentiates the loss with respect to every weight, so an ``Embedding``'s
+gradient is a table-sized array that is zero except on the rows the batch used, and Adam
+then updates every row of every table, its two moment tables included, on every step. On
+latest-small (10k movies) that is cheap; at the 25M scale (160k users, 59k movies, 50
+factors: 11M weights) it dominates: measured on 2 cores (``python -m benchmarks.step_cost``
+via ``benchmarks.run``), a dense Adam step costs ~65 ms whatever the batch, against ~6 ms
+for this step at 8192 ratings per step.
+
+:class:`SparseAdagrad` with :func:`use_sparse_updates` trains the factor tables the way
+matrix-factorization SGD does, but in large compiled batches:
+
+* the step gathers the batch's user and movie rows (factors and biases), differentiates
+  the loss with respect to those rows only, and scatter-adds the updates back
+  (``table.at[rows].add``); Keras' JAX trainer donates the state, so XLA updates the
+  tables in place;
+* the optimizer is row-wise Adagrad: one accumulator per table row (the mean squared
+  gradient over the row's elements), updated only on the rows seen, each occurrence of a
+  row in the batch adding its own; a row's step size shrinks as it is trained, so rare
+  movies keep large steps and frequent ones settle. One scalar per row instead of one per
+  weight halves the scatter/gather work and measured as accurate as element-wise Adagrad;
+* regularization is per rating, as in SGD matrix factorization (and Surprise's SVD): each
+  rating adds ``l2 * (|p_u|^2 + |q_i|^2) + bias_l2 * (b_u^2 + b_i^2)`` to its loss, so rows
+  a batch does not touch are left alone. The model's own table-wide ``embeddings_regularizer``
+  is not used by this step (build the model with ``l2=0``).
+
+Everything else (the dense layers of the MLP) gets the same Adagrad update from the
+ordinary, dense gradient; these weights are small. (Bias rows reach the loss through the
+model's ``biases(users, movies)``, which the step points at the gathered rows while it
+traces.) Gradients are taken per rating (the mean-loss gradient times the batch size), so
+``learning_rate`` means the same at any batch size. The prediction function, saving and
+loading are untouched: a model trained this way is an ordinary model of its class.
+
+The sparse step needs the JAX backend (Keras' stateless ``train_step``); on other backends
+:func:`use_sparse_updates` raises and :class:`SparseAdagrad` is plain dense Adagrad.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+import keras
+from keras import ops
+
+__all__ = ["SparseAdagrad", "sparse_updates_supported", "use_sparse_updates"]
+
+
+@keras.saving.register_keras_serializable(package="movierec")
+class SparseAdagrad(keras.optimizers.Optimizer):
+    """Row-wise Adagrad whose embedding-table updates touch only the rows in the batch.
+
+    For a matrix (a table or a Dense kernel) there is one accumulator per row:
+    ``accumulator[row] += mean(g[row] ** 2)``; vectors have one per element. Then
+    ``weight -= learning_rate * g / sqrt(accumulator + epsilon)``, with ``g`` the per-rating
+    gradient. Used through :func:`use_sparse_updates`; on its own (any backend) it is dense
+    row-wise Adagrad on the mean-loss gradient.
+
+    Args:
+        learning_rate: step size (a float or a Keras schedule).
+        epsilon: added under the square root.
+        name: the optimizer's name.
+    """
+
+    def __init__(self, learning_rate: float = 0.03, epsilon: float = 1e-8,
+                 name: str = "sparse_adagrad", **kwargs: Any) -> None:
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.epsilon = float(epsilon)
+
+    def build(self, var_list) -> None:
+        if self.built:
+            return
+        super().build(var_list)
+        self._accumulators = [
+            self.add_variable(shape=_accumulator_shape(var.shape), initializer="zeros",
+                              dtype=var.dtype, name=f"{_clean(var.path)}_accumulator")
+            for var in var_list
+        ]
+
+    def update_step(self, gradient, variable, learning_rate) -> None:
+        """The dense update (non-sparse use, any backend)."""
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        accumulator = self._accumulators[self._get_variable_index(variable)]
+        self.assign_add(accumulator, _row_mean_square(gradient))
+        self.assign_sub(variable, ops.divide(
+            ops.multiply(lr, gradient), ops.sqrt(ops.add(accumulator, self.epsilon))))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"epsilon": self.epsilon})
+        return config
+
+
+def _accumulator_shape(shape) -> tuple[int, ...]:
+    return (shape[0], 1) if len(shape) == 2 else tuple(shape)
+
+
+def _row_mean_square(gradient):
+    square = ops.square(gradient)
+    return ops.mean(square, axis=-1, keepdims=True) if len(gradient.shape) == 2 else square
+
+
+def _clean(path: str) -> str:
+    return path.replace("/", "_").replace(":", "_")
+
+
+def sparse_updates_supported() -> bool:
+    """True when the Keras backend can run the sparse step (JAX)."""
+    return keras.backend.backend() == "jax"
+
+
+def use_sparse_updates(model: keras.Model, *, l2: float = 0.0, bias_l2: float = 0.0) -> None:
+    """Make ``model.fit`` train ``model``'s factor tables with sparse row updates.
+
+    Call after ``model.compile(optimizer=SparseAdagrad(...), loss=...)`` and before ``fit``.
+
+    Args:
+        model: a movierec embedding model (exposes ``user_embedding``, ``movie_embedding``,
+            ``user_bias``, ``movie_bias`` and ``score``).
+        l2: per-rating penalty on the user and movie factor rows.
+        bias_l2: per-rating penalty on the user and movie biases.
+
+    Raises:
+        RuntimeError: the backend is not JAX, or the model is not compiled with
+            :class:`SparseAdagrad`.
+        TypeError: the model does not have the embedding-model layout.
+    """
+    if not sparse_updates_supported():
+        raise RuntimeError(
+            f"sparse updates need the JAX backend (KERAS_BACKEND=jax), not "
+            f"{keras.backend.backend()!r}; train with the default Adam optimizer instead"
+        )
+    if not isinstance(getattr(model, "optimizer", None), SparseAdagrad):
+        raise RuntimeError("compile the model with SparseAdagrad before use_sparse_updates")
+    for name in ("user_embedding", "movie_embedding", "score"):
+        if not hasattr(model, name):
+            raise TypeError(f"{type(model).__name__} has no {name!r}; it cannot train sparsely")
+    if hasattr(model, "training_examples"):
+        raise TypeError(f"{type(model).__name__} trains on its own examples, not rating pairs; "
+                        "train it with the adam optimizer")
+    if not model.built:
+        model.build((None, 2))
+    model.optimizer.build(model.trainable_variables)
+    plan = _Plan(model)
+    model.train_step = partial(_sparse_train_step, model, plan, float(l2), float(bias_l2))
+    model.train_function = None  # rebuilt from the new step on the next fit
+
+
+class _Plan:
+    """Where each table sits in the model's and the optimizer's variable lists."""
+
+    def __init__(self, model: keras.Model) -> None:
+        trainable = model.trainable_variables
+        position = {id(v): i for i, v in enumerate(trainable)}
+
+        def index_of(layer) -> int | None:
+            return None if layer is None else position[id(layer.embeddings)]
+
+        self.user_factors = index_of(model.user_embedding)
+        self.movie_factors = index_of(model.movie_embedding)
+        self.user_bias = index_of(getattr(model, "user_bias", None))
+        self.movie_bias = index_of(getattr(model, "movie_bias", None))
+        # Bias rows are trained sparsely too when the model reads them through ``biases``.
+        self.bias_rows = self.user_bias is not None and self.movie_bias is not None
+        self.sparse = (self.user_factors, self.movie_factors)
+        if self.bias_rows:
+            self.sparse += (self.user_bias, self.movie_bias)
+        self.dense = [i for i in range(len(trainable)) if i not in self.sparse]
+        optimizer = model.optimizer
+        opt_position = {id(v): i for i, v in enumerate(optimizer.variables)}
+        self.accumulators = [opt_position[id(a)] for a in optimizer._accumulators]
+        self.iterations = opt_position[id(optimizer.iterations)]
+
+
+def _sparse_train_step(model, plan: _Plan, l2: float, bias_l2: float, state, data):
+    """Keras' JAX ``train_step(state, data)`` with row-wise factor-table updates."""
+    import jax
+    import jax.numpy as jnp
+
+    trainable, non_trainable, optimizer_vars, metrics_vars = state
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    x = jnp.asarray(x, jnp.int32)
+    users, movies = x[:, 0], x[:, 1]
+    rows_index = {plan.user_factors: users, plan.movie_factors: movies,
+                  plan.user_bias: users, plan.movie_bias: movies}
+    rows = [trainable[i][rows_index[i]] for i in plan.sparse]
+    batch = x.shape[0]
+    loss_fn = keras.losses.get(model.loss)
+    y = jnp.reshape(jnp.asarray(y, jnp.float32), (batch, -1))
+
+    def objective(dense_values, rows):
+        values = list(trainable)
+        for i, value in zip(plan.dense, dense_values, strict=True):
+            values[i] = value
+        mapping = [*zip(model.trainable_variables, values, strict=True),
+                   *zip(model.non_trainable_variables, non_trainable, strict=True)]
+        with keras.StatelessScope(state_mapping=mapping) as scope, _bias_rows(model, rows):
+            y_pred = model.score(rows[0], rows[1], users, movies, training=True)
+        new_non_trainable = [
+            _current(scope, v) for v in model.non_trainable_variables
+        ]
+        per_rating = jnp.reshape(loss_fn(y, y_pred), (batch,))
+        penalty = l2 * (jnp.sum(jnp.square(rows[0]), axis=1)
+                        + jnp.sum(jnp.square(rows[1]), axis=1))
+        if bias_l2 and plan.bias_rows:
+            penalty = penalty + bias_l2 * (jnp.square(rows[2][:, 0]) + jnp.square(rows[3][:, 0]))
+        if sample_weight is not None:
+            weight = jnp.reshape(jnp.asarray(sample_weight, jnp.float32), (batch,))
+            data_loss = jnp.sum(per_rating * weight) / jnp.sum(weight)
+            total = jnp.sum((per_rating + penalty) * weight) / jnp.sum(weight)
+        else:
+            data_loss = jnp.mean(per_rating)
+            total = jnp.mean(per_rating + penalty)
+        return total, (data_loss, y_pred, new_non_trainable)
+
+    dense_values = [trainable[i] for i in plan.dense]
+    (_, (data_loss, y_pred, non_trainable)), (dense_grads, row_grads) = jax.value_and_grad(
+        objective, argnums=(0, 1), has_aux=True)(dense_values, rows)
+
+    optimizer = model.optimizer
+    opt_mapping = list(zip(optimizer.variables, optimizer_vars, strict=True))
+    with keras.StatelessScope(state_mapping=opt_mapping):
+        learning_rate = jnp.asarray(optimizer._get_current_learning_rate(), jnp.float32)
+    eps = optimizer.epsilon
+    scale = jnp.asarray(batch, jnp.float32)  # mean-loss gradient -> per-rating gradient
+    trainable = list(trainable)
+    optimizer_vars = list(optimizer_vars)
+    for i, grad in zip(plan.sparse, row_grads, strict=True):
+        index = rows_index[i]
+        grad = grad * scale
+        a = plan.accumulators[i]
+        accumulator = optimizer_vars[a].at[index].add(_row_mean_square(grad))
+        step = learning_rate * grad / jnp.sqrt(accumulator[index] + eps)
+        trainable[i] = trainable[i].at[index].add(-step)
+        optimizer_vars[a] = accumulator
+    for i, grad in zip(plan.dense, dense_grads, strict=True):
+        grad = grad * scale
+        a = plan.accumulators[i]
+        accumulator = optimizer_vars[a] + _row_mean_square(grad)
+        trainable[i] = trainable[i] - learning_rate * grad / jnp.sqrt(accumulator + eps)
+        optimizer_vars[a] = accumulator
+    optimizer_vars[plan.iterations] = optimizer_vars[plan.iterations] + 1
+
+    logs, metrics_vars = model._update_metrics_variables(
+        metrics_vars, data_loss, x, y, y_pred, sample_weight)
+    return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+
+@contextmanager
+def _bias_rows(model, rows):
+    """While tracing the step, ``model.biases(users, movies)`` returns the gathered rows."""
+    if len(rows) < 4:
+        yield
+        return
+    model.__dict__["biases"] = lambda users, movies: ops.add(rows[2], rows[3])
+    try:
+        yield
+    finally:
+        del model.__dict__["biases"]
+
+
+def _current(scope, variable):
+    value = scope.get_current_value(variable)
+    return variable.value if value is None else value

@@ -1,0 +1,138 @@
+"""The fast path (sparse row-wise Adagrad), AutoRec's row-wise training and the blend."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from conftest import synthetic_ratings
+
+from movierec import metrics
+from movierec.errors import MovierecError
+from movierec.models import build_model, predict_ratings
+from movierec.models.sparse import SparseAdagrad, sparse_updates_supported, use_sparse_updates
+from movierec.training import TrainConfig, fit
+
+pytestmark = pytest.mark.skipif(not sparse_updates_supported(),
+                                reason="the sparse step needs the JAX backend")
+RANGE = (1.0, 5.0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    ratings = synthetic_ratings(n_users=80, n_movies=50, per_user=20, seed=1)
+    pairs = np.stack([ratings["user_id"] - 1, ratings["movie_id"] - 1], axis=1).astype(np.int32)
+    values = ratings["rating"].to_numpy(np.float32)
+    test = np.random.default_rng(0).random(len(pairs)) < 0.2
+    return pairs[~test], values[~test], pairs[test], values[test], 80, 50
+
+
+def _np(variable) -> np.ndarray:
+    return keras.ops.convert_to_numpy(variable.value)
+
+
+def test_one_sparse_step_matches_row_wise_adagrad_by_hand():
+    """dot model, one batch with a repeated user: every occurrence adds its own update."""
+    model = build_model("dot", 4, 3, factors=2, l2=0.0, seed=0)
+    model.compile(optimizer=SparseAdagrad(0.1, epsilon=1e-8), loss="mse")
+    l2 = 0.01
+    use_sparse_updates(model, l2=l2)
+    pairs = np.array([[0, 1], [2, 0], [0, 2]], dtype=np.int32)
+    y = np.array([4.0, 2.0, 3.0], dtype=np.float32)
+    users0, movies0 = _np(model.user_embedding.embeddings), _np(model.movie_embedding.embeddings)
+    model.fit(pairs, y, batch_size=3, epochs=1, shuffle=False, verbose=0)
+
+    u, m = users0[pairs[:, 0]], movies0[pairs[:, 1]]
+    error = (u * m).sum(axis=1) - y
+    # Per-rating gradients of (prediction - y)^2 + l2 (|u|^2 + |m|^2).
+    grad_u = 2 * error[:, None] * m + 2 * l2 * u
+    grad_m = 2 * error[:, None] * u + 2 * l2 * m
+    expected_users, expected_movies = users0.copy(), movies0.copy()
+    for table, index, grads in ((expected_users, pairs[:, 0], grad_u),
+                                (expected_movies, pairs[:, 1], grad_m)):
+        accumulator = np.zeros(len(table))
+        np.add.at(accumulator, index, (grads ** 2).mean(axis=1))
+        np.add.at(table, index, -0.1 * grads / np.sqrt(accumulator[index] + 1e-8)[:, None])
+    np.testing.assert_allclose(_np(model.user_embedding.embeddings), expected_users, rtol=1e-4,
+                               atol=1e-6)
+    np.testing.assert_allclose(_np(model.movie_embedding.embeddings), expected_movies,
+                               rtol=1e-4, atol=1e-6)
+    # Rows the batch did not touch are exactly as they were.
+    np.testing.assert_array_equal(_np(model.user_embedding.embeddings)[[1, 3]], users0[[1, 3]])
+
+
+@pytest.mark.parametrize("name", ["dot-bias", "mlp", "recommender-net"])
+def test_sparse_training_learns(name, data):
+    train_pairs, train_y, test_pairs, test_y, n_users, n_movies = data
+    config = TrainConfig(model=name, optimizer="sparse-adagrad", batch_size=256,
+                         learning_rate=0.05, l2=0.01, epochs=15, seed=0)
+    result = fit(config, train_pairs, train_y, test_pairs, test_y, n_users=n_users,
+                 n_movies=n_movies, rating_range=RANGE, verbose=0)
+    mean_rmse = metrics.rmse(test_y, np.full_like(test_y, train_y.mean()))
+    assert result.metrics["rmse"] < 0.8 * mean_rmse
+    assert all(row["fit_seconds"] > 0 for row in result.history)
+
+
+def test_sparse_updates_refuse_row_wise_models():
+    model = build_model("autorec", 5, 4, factors=3)
+    model.compile(optimizer=SparseAdagrad(0.1), loss="mse")
+    with pytest.raises(TypeError, match="adam"):
+        use_sparse_updates(model)
+    plain = build_model("dot-bias", 5, 4)
+    plain.compile(optimizer="adam", loss="mse")
+    with pytest.raises(RuntimeError, match="SparseAdagrad"):
+        use_sparse_updates(plain)
+
+
+@pytest.mark.parametrize("name", ["autorec", "u-autorec"])
+def test_autorec_trains_row_wise_and_stores_its_ratings(name, data):
+    train_pairs, train_y, test_pairs, test_y, n_users, n_movies = data
+    config = TrainConfig(model=name, batch_size=8, learning_rate=3e-3, factors=64, l2=1e-3,
+                         epochs=60, seed=0)
+    result = fit(config, train_pairs, train_y, test_pairs, test_y, n_users=n_users,
+                 n_movies=n_movies, rating_range=RANGE, verbose=0)
+    stored = _np(result.model.item_ratings)
+    assert stored.shape == (n_movies, n_users)
+    np.testing.assert_array_equal(stored[train_pairs[:, 1], train_pairs[:, 0]], train_y)
+    assert (stored > 0).sum() == len(train_pairs)
+    mean_rmse = metrics.rmse(test_y, np.full_like(test_y, train_y.mean()))
+    assert result.metrics["rmse"] < 0.8 * mean_rmse
+    tables = result.model.linear_tables()  # the same predictions as a biased dot product
+    u, m = test_pairs[:, 0], test_pairs[:, 1]
+    dot = ((tables["user_vectors"][u] * tables["movie_vectors"][m]).sum(axis=1)
+           + tables["user_bias"][u] + tables["movie_bias"][m])
+    np.testing.assert_allclose(predict_ratings(result.model, test_pairs), np.clip(dot, *RANGE),
+                               atol=1e-4)
+
+
+def test_blend_fits_weights_on_held_out_training_ratings(data, tmp_path):
+    train_pairs, train_y, test_pairs, test_y, n_users, n_movies = data
+    members = (
+        {"model": "dot-bias", "optimizer": "sparse-adagrad", "batch_size": 256,
+         "learning_rate": 0.05, "l2": 0.01, "epochs": 15},
+        {"model": "autorec", "batch_size": 8, "learning_rate": 3e-3, "factors": 64,
+         "l2": 1e-3, "epochs": 60, "early_stopping": 5},
+    )
+    result = fit(TrainConfig(model="blend", members=members, seed=0), train_pairs, train_y,
+                 test_pairs, test_y, n_users=n_users, n_movies=n_movies, rating_range=RANGE,
+                 verbose=0)
+    blend = result.model
+    assert len(blend.members) == 2 and len(blend.blend_weights) == 2
+    by_hand = blend.intercept + sum(
+        w * predict_ratings(member, test_pairs)
+        for member, w in zip(blend.members, blend.blend_weights, strict=True))
+    np.testing.assert_allclose(predict_ratings(blend, test_pairs),
+                               np.clip(by_hand, *RANGE), atol=1e-5)
+    mean_rmse = metrics.rmse(test_y, np.full_like(test_y, train_y.mean()))
+    assert result.metrics["rmse"] < 0.8 * mean_rmse
+    blend.save(tmp_path / "blend.keras")
+    again = keras.saving.load_model(tmp_path / "blend.keras", safe_mode=True)
+    np.testing.assert_allclose(predict_ratings(again, test_pairs),
+                               predict_ratings(blend, test_pairs), atol=1e-6)
+
+
+def test_blend_needs_members(data):
+    train_pairs, train_y, test_pairs, test_y, n_users, n_movies = data
+    with pytest.raises(MovierecError, match="preset best"):
+        fit(TrainConfig(model="blend"), train_pairs, train_y, test_pairs, test_y,
+            n_users=n_users, n_movies=n_movies, rating_range=RANGE, verbose=0)

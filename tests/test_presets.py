@@ -1,0 +1,79 @@
+"""Every preset resolves to a valid TrainConfig, for every dataset entry and every model."""
+
+from __future__ import annotations
+
+import pytest
+
+from movierec.errors import MovierecError
+from movierec.models import MODEL_NAMES, model_spec
+from movierec.presets import LARGE_RATINGS, PRESETS, get_preset, resolve_preset
+from movierec.training import TrainConfig
+
+
+def _cases():
+    for preset in PRESETS.values():
+        for dataset in preset.settings:
+            for model in MODEL_NAMES:
+                yield preset.name, dataset, model
+
+
+@pytest.mark.parametrize(("preset", "dataset", "model"), list(_cases()))
+def test_every_preset_dataset_and_model_resolves(preset, dataset, model):
+    config = resolve_preset(preset, dataset, model=model)
+    assert isinstance(config, TrainConfig)
+    assert config.model == model
+    assert TrainConfig.from_dict(config.to_dict()) == config  # what a run saves reloads
+    for member in (config, *map(TrainConfig.from_dict, config.members)):
+        # A blend's members are valid settings too; row-wise models cannot train sparsely.
+        if member.model in ("autorec", "u-autorec"):
+            assert member.optimizer == "adam"
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_each_preset_names_a_model_and_documents_every_entry(name):
+    preset = get_preset(name)
+    assert preset.description
+    assert {"small", "large"} <= set(preset.settings)
+    assert set(preset.models) == set(preset.settings) == set(preset.notes)
+    for dataset in preset.settings:
+        model = preset.model_for(dataset)
+        model_spec(model)  # a registered model
+        config = resolve_preset(name, dataset)
+        assert config.model == model
+
+
+def test_best_never_stops_early_on_the_evaluation_data():
+    """Early stopping would pick epochs on the test part; best fixes them in advance."""
+    preset = get_preset("best")
+    for dataset in preset.settings:
+        for model in MODEL_NAMES:
+            assert resolve_preset("best", dataset, model=model).early_stopping is None
+
+
+def test_fast_uses_large_sparse_batches():
+    for dataset in get_preset("fast").settings:
+        config = resolve_preset("fast", dataset, model="dot-bias")
+        assert config.optimizer == "sparse-adagrad" and config.batch_size >= 1024
+
+
+def test_unknown_datasets_fall_back_by_size():
+    preset = get_preset("fast")
+    small = resolve_preset("fast", "my-ratings.csv", n_ratings=50_000)
+    large = resolve_preset("fast", "my-ratings.csv", n_ratings=LARGE_RATINGS)
+    assert small == resolve_preset("fast", "small")
+    assert large == resolve_preset("fast", "large")
+    assert preset.model_for("my-ratings.csv") == preset.model_for("small")
+
+
+def test_explicit_settings_are_kept():
+    base = TrainConfig(model="mlp", epochs=3, learning_rate=0.5)
+    config = resolve_preset("fast", "latest-small", base=base, keep={"model", "epochs"})
+    assert (config.model, config.epochs) == ("mlp", 3)
+    assert config.learning_rate != 0.5 and config.optimizer == "sparse-adagrad"
+
+
+def test_unknown_preset_lists_the_names():
+    with pytest.raises(MovierecError, match="fast"):
+        get_preset("fastest")
+    with pytest.raises(MovierecError, match="unknown preset"):
+        resolve_preset("nope", "latest-small")
