@@ -184,25 +184,18 @@ def _progress_line(row) -> str:
 
 def demo_command(
     dataset: DatasetOption = None,
-    ratings: RatingsOption = None,
-    movies: MoviesOption = None,
     data_dir: DataDirOption = None,
-    user_col: UserColOption = "user",
-    item_col: ItemColOption = "item",
-    rating_col: RatingColOption = "rating",
-    timestamp_col: TimestampColOption = "timestamp",
     epochs: int = typer.Option(5, help="Epochs for every model (tutorial: 5)."),
     out: Path = typer.Option(Path("runs/demo"), help="Folder for runs and figures."),
     seed: int = typer.Option(42, help="Seed for weights, shuffling and the demo user."),
 ) -> None:
-    """The whole tutorial in one go: explore, train and compare the models, recommend."""
+    """The whole tutorial in one go on a MovieLens release: explore, compare, recommend."""
     import numpy as np
 
     from movierec.cli.commands_recommend import print_user_recommendations
     from movierec.explore import render_summary, summarize
 
-    data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
-                     timestamp_col)
+    data = load_data(dataset, None, None, data_dir)
     console.rule("[bold]1. The data")
     render_summary(summarize(data, top=15), console)
     console.rule("[bold]2. Training and comparing the tutorial's models")
