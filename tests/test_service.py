@@ -326,9 +326,24 @@ def test_malformed_json_is_422_not_500(client: TestClient) -> None:
         assert response.status_code == 422, content
 
 
+def test_cheap_scoring_runs_inline_with_the_same_answers(run_dir: Path) -> None:
+    """A tiny run scores in microseconds, so it skips the thread pool; answers do not change."""
+    inline, threaded = create_app(run_dir), create_app(run_dir, inline_ms=0)
+    assert inline.state.service.inline and not threaded.state.service.inline
+    requests = [("GET", "/users/3/recommendations?k=5", None),
+                ("GET", "/movies/2/similar?k=4", None),
+                ("POST", "/recommendations", {"ratings": [{"movie_id": 1, "rating": 5}]}),
+                ("POST", "/predict", {"pairs": [{"user_id": 1, "movie_id": 2}]}),
+                ("GET", "/users/99999/recommendations", None)]
+    with TestClient(inline) as fast, TestClient(threaded) as pooled:
+        for method, url, body in requests:
+            a, b = (client.request(method, url, json=body) for client in (fast, pooled))
+            assert (a.status_code, a.json()) == (b.status_code, b.json()), url
+
+
 def test_requests_are_served_while_others_score(run_dir: Path) -> None:
-    """Endpoints run in the thread pool: a slow scoring call does not block /health."""
-    app = create_app(run_dir)
+    """Slow scoring runs in the thread pool: it does not block /health."""
+    app = create_app(run_dir, inline_ms=0)
     recommender = app.state.service.recommender
     original = recommender.recommend_indices
     started = threading.Event()

@@ -32,6 +32,9 @@ def serve_command(
     blas_threads: int = typer.Option(1, min=1, help="Threads of numpy's BLAS per scoring "
                                      "call; requests already score in parallel, so 1 avoids "
                                      "oversubscribing the cores."),
+    inline_ms: float = typer.Option(1.0, min=0.0, help="Score on the event loop when one "
+                                    "user scores faster than this many ms at start (cheaper "
+                                    "than a worker thread); 0: always in worker threads."),
 ) -> None:
     """Serve recommendations over HTTP (JSON API at /docs) with a web page at /.
 
@@ -50,7 +53,7 @@ def serve_command(
     try:
         console.print(f"Loading {run} ...", highlight=False)
         service = create_app(run, max_body_bytes=max_body_kib * 1024,
-                             worker_threads=threads)
+                             worker_threads=threads, inline_ms=inline_ms)
         info = service.state.service.info
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
