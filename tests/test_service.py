@@ -46,7 +46,8 @@ def synthetic_movies(n_movies: int = 40, *, string_ids: bool = False) -> pd.Data
 
 def train_tiny_run(out: Path, *, string_ids: bool = False, model: str = "dot-bias",
                    epochs: int = 2) -> Path:
-    """A dot-bias run on the synthetic clusters (about a second), saved to ``out``."""
+    """A run on the synthetic clusters (dot-bias: about a second), saved to ``out``; a
+    blend's members are dot-bias and an AutoRec."""
     ratings = synthetic_ratings()
     if string_ids:
         ratings = ratings.assign(user_id="u" + ratings["user_id"].astype(str),
@@ -54,8 +55,10 @@ def train_tiny_run(out: Path, *, string_ids: bool = False, model: str = "dot-bia
     dataset = Dataset(name="synthetic", ratings=ratings,
                       movies=synthetic_movies(string_ids=string_ids), rating_scale=(0.5, 5.0))
     encoded = EncodedSplit.from_dataset(dataset, random_split(ratings, test_size=0.1, seed=0))
+    members = ({"model": "dot-bias", "factors": 8},
+               {"model": "autorec", "factors": 8, "epochs": 30, "learning_rate": 0.1})
     config = TrainConfig(model=model, epochs=epochs, batch_size=32, factors=8,
-                         learning_rate=0.02, seed=0)
+                         learning_rate=0.02, seed=0, members=members if model == "blend" else ())
     result = encoded.fit(config, verbose=0)
     return save_run(out, result, encoded, dataset)
 
@@ -389,6 +392,24 @@ def test_runs_on_string_ids(tmp_path: Path) -> None:
         predicted = test_client.post("/predict",
                                      json={"pairs": [{"user_id": "u1", "movie_id": "m2"}]})
         assert predicted.status_code == 200
+
+
+@pytest.mark.slow
+def test_serves_a_blend_run(tmp_path: Path) -> None:
+    """The best preset's model (a blend) serves every endpoint like a single model."""
+    run = train_tiny_run(tmp_path / "blend", model="blend")
+    with TestClient(create_app(run)) as test_client:
+        assert test_client.get("/health").json()["model"] == "blend"
+        known = test_client.get("/users/3/recommendations", params={"k": 4}).json()
+        assert len(known["recommendations"]) == 4
+        new = test_client.post("/recommendations",
+                               json={"ratings": [{"movie_id": 2, "rating": 5}], "k": 4})
+        assert len(new.json()["recommendations"]) == 4
+        similar = test_client.get("/movies/2/similar", params={"k": 3}).json()["similar"]
+        assert len(similar) == 3 and all(-1.0 <= m["score"] <= 1.0 for m in similar)
+        predicted = test_client.post("/predict",
+                                     json={"pairs": [{"user_id": 3, "movie_id": 2}]}).json()
+        assert 0.5 <= predicted["predictions"][0]["rating"] <= 5.0
 
 
 def test_create_app_accepts_a_recommender(run_dir: Path) -> None:

@@ -34,8 +34,6 @@ from movierec.training import EncodedSplit, TrainConfig
 BASELINES = {"global-mean": GlobalMean, "bias-baseline": BiasBaseline}
 RANKING_BASELINES = ("popularity", "random")
 DEFAULT_MODELS = (*MODEL_NAMES, "baselines")
-NO_NUMPY_SCORER = ("autorec", "u-autorec", "blend")
-"""Models the numpy Recommender cannot score yet: their rows have rating metrics only."""
 K = 10
 RELEVANCE_THRESHOLD = 4.0
 
@@ -114,7 +112,7 @@ def _fit_keras(name: str, dataset: Dataset, data: EncodedSplit, base_config: Tra
     run_dir = save_run(out / name, result, data, dataset) if out is not None else None
     m = result.metrics
     ranking = {}
-    if not model_spec(name).batch_dependent and name not in NO_NUMPY_SCORER:
+    if not model_spec(name).batch_dependent:
         recommender = Recommender.from_model(result.model, data.encoders, data.split.train,
                                              dataset.movies)
         ranking = ranking_report(recommender, data.split, K, RELEVANCE_THRESHOLD)

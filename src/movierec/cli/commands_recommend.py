@@ -219,10 +219,7 @@ def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: b
     recs = _rows(rec, ids, {"predicted_rating": predicted})
     rated = rec.catalog.describe(list(ratings))
     rated["rating"] = list(ratings.values())
-    method = ("gradient descent on a new user vector through the frozen network"
-              if rec.weights.is_mlp else
-              "regularized least squares for a new user vector against the frozen movie "
-              "vectors" + ("" if rec.weights.link == "linear" else " (in logit space)"))
+    method = rec.fold_in_method
     if as_json:
         _print_json({**context, "user": None, "new_user": True, "method": method,
                      "excluded": excluded, "rated": _records(rated),

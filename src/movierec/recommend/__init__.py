@@ -9,6 +9,7 @@ Modules:
 * :mod:`~movierec.recommend.scoring`: :class:`ScoringWeights` and the numpy forward pass of
   each model (raw scores, and raw scores -> ratings);
 * :mod:`~movierec.recommend.cold_start`: fitting a new user from a few ratings;
+* :mod:`~movierec.recommend.scorers`: the two together for one model, and for a blend;
 * :mod:`~movierec.recommend.history`: the training ratings, indexed by user;
 * :mod:`~movierec.recommend.ids`: raw ids <-> indices;
 * :mod:`~movierec.recommend.recommender`: the :class:`Recommender` facade.

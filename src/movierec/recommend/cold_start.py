@@ -4,14 +4,16 @@ Movie vectors, biases and the network stay frozen; only the new user's parameter
 fitted, shrunk towards the average trained user (the prior ``u0``, ``b0``) so that one or
 two ratings give a sensible, not extreme, user.
 
-* ``dot`` (:func:`fold_in_embedding`): ridge regression of the ratings on the rated movies'
-  vectors, ``min_u sum_j (u . m_j - r_j)^2 + lam |u - u0|^2``.
+* ``dot``, ``autorec`` and ``u-autorec``, linear outputs (:func:`fold_in_embedding`): ridge
+  regression of the ratings on the rated movies' vectors (the AutoRecs' from
+  ``linear_tables()``), ``min_{u, b} sum_j (u . m_j + b + b_j - r_j)^2 + lam |u - u0|^2 +
+  reg (b - b0)^2``, without the biases for ``dot``. For U-AutoRec, whose trained users'
+  vectors are codes of their rating vectors, this fits the code directly.
 * ``dot-bias`` and ``recommender-net``, sigmoid outputs (:func:`fold_in_embedding`): the
   same least squares in logit space. Each rating is scaled to ``p = (r - min) / (max - min)``,
   clipped to ``[0.05, 0.95]`` (a 5-star rating would otherwise need an infinite logit) and
   turned into ``t = log(p / (1 - p))``; then
-  ``min_{u, b} sum_j (u . m_j + b + b_j - t_j)^2 + lam |u - u0|^2 + reg (b - b0)^2``,
-  solved in closed form.
+  the same least squares on ``t_j`` in place of ``r_j``, solved in closed form.
 * ``mlp`` (:func:`fold_in_mlp`): ``h`` is not linear in ``u``, so ``u`` is found by
   ``steps`` steps of Adam (numpy, analytic gradient) on the squared rating error through the
   frozen network, from ``u0``, plus the penalty ``reg |u - u0|^2 / s2`` where ``s2`` is the
@@ -38,7 +40,7 @@ __all__ = ["UserPrior", "check_new_ratings", "fold_in_embedding", "fold_in_mlp"]
 LOGIT_EPS = 0.05
 """Scaled ratings are clipped to [eps, 1 - eps] before taking their logit."""
 PINNED = 1e12
-"""Penalty that holds the bias at zero for a sigmoid model without user biases."""
+"""Penalty that holds the bias at zero for a model without user biases."""
 
 
 @dataclass(frozen=True)
@@ -78,31 +80,26 @@ def check_new_ratings(values: np.ndarray, rating_range: tuple[float, float]) -> 
                             f"got {sorted(set(values.tolist()))}")
 
 
-# -- dot, dot-bias, recommender-net: closed form ---------------------------------------------
+# -- factor models: closed form --------------------------------------------------------------
 
 
 def fold_in_embedding(weights: ScoringWeights, movies: np.ndarray, values: np.ndarray,
                       prior: UserPrior, *, reg: float) -> tuple[np.ndarray, float]:
     """``(user_vector, user_bias)`` fitted to ratings ``values`` of movie indices ``movies``:
-    ridge for the linear link, ridge in logit space for the sigmoid one (bias 0.0 for the
-    linear link)."""
+    ridge on the ratings for the linear link, on their logits for the sigmoid one (bias 0.0
+    for a model without user biases)."""
     movie_vectors = weights.movie_vectors[movies].astype(np.float64)
-    lam = _ridge_strength(weights, reg)
-    prior_vector = prior.vector.astype(np.float64)
-    if weights.link == "linear":
-        penalty = np.full(weights.factors, lam)
-        solution = _penalised_least_squares(movie_vectors, values, penalty, prior_vector)
-        return solution.astype(np.float32), 0.0
     design = np.column_stack([movie_vectors, np.ones(len(movies))])
-    penalty = np.append(np.full(weights.factors, lam), max(reg, 1e-8))
-    prior_full = np.append(prior_vector, prior.bias)
+    penalty = np.append(np.full(weights.factors, _ridge_strength(weights, reg)), max(reg, 1e-8))
+    prior_full = np.append(prior.vector.astype(np.float64), prior.bias)
     if weights.user_bias is None:
         penalty[-1], prior_full[-1] = PINNED, 0.0
-    target = _logits(values, weights.rating_range)
+    target = values if weights.link == "linear" else _logits(values, weights.rating_range)
     if weights.movie_bias is not None:
         target = target - weights.movie_bias[movies]
     solution = _penalised_least_squares(design, target, penalty, prior_full)
-    return solution[:-1].astype(np.float32), float(solution[-1])
+    bias = float(solution[-1]) if weights.user_bias is not None else 0.0
+    return solution[:-1].astype(np.float32), bias
 
 
 def _ridge_strength(weights: ScoringWeights, reg: float) -> float:

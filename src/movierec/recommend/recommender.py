@@ -1,8 +1,9 @@
 """The :class:`Recommender`: raw ids in, movies and predicted ratings out.
 
-It ties together the numpy forward pass (:mod:`movierec.recommend.scoring`), the training
-ratings (:mod:`movierec.recommend.history`), cold start (:mod:`movierec.recommend.cold_start`)
-and the top-K (:mod:`movierec.topk`), and does the id bookkeeping.
+It ties together the model's scorer (:mod:`movierec.recommend.scorers`: the numpy forward
+pass and cold start of one model or a blend), the training ratings
+(:mod:`movierec.recommend.history`) and the top-K (:mod:`movierec.topk`), and does the id
+bookkeeping.
 
 Top-K for many users works on chunks of users, so memory is bounded by the chunk size times
 the number of movies, never by users x movies.
@@ -19,15 +20,11 @@ import pandas as pd
 from movierec.catalog import Catalog
 from movierec.encoding import Encoders
 from movierec.errors import MovierecError, UnknownIdError
-from movierec.recommend.cold_start import (
-    UserPrior,
-    check_new_ratings,
-    fold_in_embedding,
-    fold_in_mlp,
-)
+from movierec.recommend.cold_start import check_new_ratings
 from movierec.recommend.history import TrainingHistory
 from movierec.recommend.ids import encode_ids, first_unknown, raw_ids
-from movierec.recommend.scoring import NumpyScorer, ScoringWeights
+from movierec.recommend.scorers import scorer_for
+from movierec.recommend.scoring import BlendWeights, ScoringWeights, weights_of
 from movierec.topk import EXCLUDED, top_k_rows
 
 if TYPE_CHECKING:
@@ -49,7 +46,7 @@ class Recommender:
     strings of a user's file); predicted ratings are in rating units.
 
     Args:
-        weights: the model's weights (:meth:`ScoringWeights.from_model`).
+        weights: the model's weights (:func:`~movierec.recommend.scoring.weights_of`).
         encoders: the run's raw id <-> index maps.
         train_ratings: the ratings the model was trained on (``user_id, movie_id, rating``,
             optionally ``timestamp``, raw ids): excluded from recommendations, shown as a
@@ -61,7 +58,7 @@ class Recommender:
 
     def __init__(
         self,
-        weights: ScoringWeights,
+        weights: ScoringWeights | BlendWeights,
         encoders: Encoders,
         train_ratings: pd.DataFrame,
         movies: pd.DataFrame | None = None,
@@ -73,14 +70,12 @@ class Recommender:
         self.encoders = encoders
         self.model_name = model_name
         self.rating_range = weights.rating_range
-        self._scorer = NumpyScorer(weights)
         self._history = TrainingHistory.index(train_ratings, encoders, weights.rating_range)
-        self._prior = UserPrior.of_users(weights, self._history.rated_users())
+        self._scorer = scorer_for(weights, self._history.rated_users())
         if movies is None:
             movies = pd.DataFrame({"movie_id": encoders.movies.ids, "title": ""})
         self.catalog = Catalog(movies, popularity=pd.Series(
             self.movie_counts, index=encoders.movies.ids))
-        self._movie_unit: np.ndarray | None = None
 
     @classmethod
     def from_run(cls, run: Run) -> Recommender:
@@ -89,14 +84,14 @@ class Recommender:
         Raises:
             MovierecError: the run's model is ``recommender-net-as-published``.
         """
-        return cls(ScoringWeights.from_model(run.model), run.encoders, run.train_ratings,
+        return cls(weights_of(run.model), run.encoders, run.train_ratings,
                    run.movies, model_name=run.config.model)
 
     @classmethod
     def from_model(cls, model: keras.Model, encoders: Encoders, train_ratings: pd.DataFrame,
                    movies: pd.DataFrame | None = None) -> Recommender:
         """A recommender for a model in memory (e.g. ``TrainResult.model``)."""
-        return cls(ScoringWeights.from_model(model), encoders, train_ratings, movies,
+        return cls(weights_of(model), encoders, train_ratings, movies,
                    model_name=getattr(model, "model_name", type(model).__name__))
 
     # -- training ratings ----------------------------------------------------------------
@@ -200,7 +195,7 @@ class Recommender:
         """:meth:`predict` for encoded indices."""
         u = np.asarray(user_indices, dtype=np.int64)
         m = np.asarray(movie_indices, dtype=np.int64)
-        return self._scorer.to_rating(self._scorer.pairs_of_users(u, m))
+        return self._scorer.to_rating(self._scorer.pairs(u, m))
 
     def score_users(self, user_indices: np.ndarray) -> np.ndarray:
         """``(n, n_movies)`` predicted ratings of every movie for users given by index.
@@ -213,7 +208,7 @@ class Recommender:
         """``(n, n_movies)`` scores before the sigmoid and clipping: the order
         :meth:`recommend` ranks by, without ties from saturation. Also an evaluation scorer.
         """
-        return self._scorer.rows_of_users(np.asarray(user_indices, dtype=np.int64))
+        return self._scorer.rows(np.asarray(user_indices, dtype=np.int64))
 
     # -- top-K ---------------------------------------------------------------------------
 
@@ -266,7 +261,7 @@ class Recommender:
         ratings = np.empty((len(users), k), dtype=np.float32)
         for start in range(0, len(users), chunk):
             part = users[start: start + chunk]
-            raw = self._scorer.rows_of_users(part)
+            raw = self._scorer.rows(part)
             if exclude is not None and len(exclude):
                 raw[:, exclude] = EXCLUDED
             if exclude_seen:
@@ -293,12 +288,13 @@ class Recommender:
     # -- cold start ----------------------------------------------------------------------
 
     def fold_in(self, ratings: Mapping[Any, float], *, reg: float = 1.0, steps: int = 300,
-                learning_rate: float = 0.1) -> tuple[np.ndarray, float]:
+                learning_rate: float = 0.1) -> Any:
         """A user vector and bias for a new user from their ratings, without retraining.
 
-        The maths, per model, is in :mod:`movierec.recommend.cold_start`: ridge (``dot``),
-        ridge in logit space (``dot-bias``, ``recommender-net``) or Adam through the frozen
-        network (``mlp``), each shrunk towards the average trained user.
+        The maths, per model, is in :mod:`movierec.recommend.cold_start`: ridge (``dot``,
+        ``autorec``, ``u-autorec``), ridge in logit space (``dot-bias``, ``recommender-net``)
+        or Adam through the frozen network (``mlp``), each shrunk towards the average trained
+        user. A blend folds the user into each member.
 
         Args:
             ratings: raw movie id -> rating; every id must be known to the model.
@@ -306,7 +302,8 @@ class Recommender:
             steps, learning_rate: the mlp's gradient descent.
 
         Returns:
-            ``(user_vector, user_bias)``; the bias is 0.0 for models without biases.
+            ``(user_vector, user_bias)``; the bias is 0.0 for models without biases. For a
+            blend, a tuple of one such pair per member.
 
         Raises:
             MovierecError: no ratings, or a rating outside the rating range.
@@ -315,12 +312,13 @@ class Recommender:
         movies = self.movie_indices(list(ratings.keys()))
         values = np.asarray(list(ratings.values()), dtype=np.float64)
         check_new_ratings(values, self.rating_range)
-        if self.weights.is_mlp:
-            vector = fold_in_mlp(self.weights, self._scorer.movie_hidden(movies), values,
-                                 self._prior, reg=reg, steps=steps,
-                                 learning_rate=learning_rate)
-            return vector, 0.0
-        return fold_in_embedding(self.weights, movies, values, self._prior, reg=reg)
+        return self._scorer.fold_in(movies, values, reg=reg, steps=steps,
+                                    learning_rate=learning_rate)
+
+    @property
+    def fold_in_method(self) -> str:
+        """How :meth:`fold_in` fits a new user, in words."""
+        return self._scorer.fold_in_method
 
     def recommend_new_user(self, ratings: Mapping[Any, float], k: int = 10, *,
                            exclude: Sequence | None = None, reg: float = 1.0
@@ -330,8 +328,7 @@ class Recommender:
         The rated movies and ``exclude`` are left out. Returns 1-D ``(movie_ids, ratings)``.
         """
         k = _check_k(k)
-        vector, bias = self.fold_in(ratings, reg=reg)
-        raw = self._scorer.raw_rows(vector[None, :], np.array([bias], np.float32))[0]
+        raw = self._scorer.new_user_rows(self.fold_in(ratings, reg=reg))
         raw[self.movie_indices(list(ratings.keys()))] = EXCLUDED
         raw[self.movie_indices(exclude or [], unknown="drop")] = EXCLUDED
         return self._best_movies(raw, k, as_ratings=True)
@@ -339,11 +336,9 @@ class Recommender:
     def predict_new_user(self, ratings: Mapping[Any, float], movies: Sequence, *,
                          reg: float = 1.0) -> np.ndarray:
         """Predicted ratings of ``movies`` for a new user given by ``ratings``."""
-        vector, bias = self.fold_in(ratings, reg=reg)
-        m = self.movie_indices(movies)
-        raw = self._scorer.raw_pairs(np.repeat(vector[None, :], len(m), axis=0),
-                                     np.full(len(m), bias, np.float32), m)
-        return self._scorer.to_rating(raw)
+        user = self.fold_in(ratings, reg=reg)
+        return self._scorer.to_rating(
+            self._scorer.new_user_pairs(user, self.movie_indices(movies)))
 
     # -- other lists ---------------------------------------------------------------------
 
@@ -363,7 +358,8 @@ class Recommender:
 
     def similar_movies(self, movie_id: Any, k: int = 10, *, min_ratings: int = 0
                        ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` movies whose learned vectors are closest in cosine similarity.
+        """The ``k`` movies whose learned vectors are closest in cosine similarity (for a
+        blend, the mean of its members' cosine similarities).
 
         Args:
             movie_id: a raw movie id.
@@ -380,24 +376,22 @@ class Recommender:
         if min_ratings < 0:
             raise MovierecError(f"min-ratings must not be negative, not {min_ratings}")
         index = int(self.movie_indices([movie_id])[0])
-        unit = self._unit_movies()
+        unit = self._scorer.movie_unit()
         sims = unit @ unit[index]
         sims[index] = EXCLUDED
         if min_ratings:
             sims[self.movie_counts < min_ratings] = EXCLUDED
         return self._best_movies(sims, k)
 
-    def _unit_movies(self) -> np.ndarray:
-        """The movie vectors scaled to unit length (cached)."""
-        if self._movie_unit is None:
-            vectors = self.weights.movie_vectors
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            self._movie_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-        return self._movie_unit
+
+def _check_consistent(weights: ScoringWeights | BlendWeights, encoders: Encoders) -> None:
+    """The weight tables (every member's, for a blend) must have one row per id the
+    encoders know."""
+    for member in getattr(weights, "members", (weights,)):
+        _check_tables(member, encoders)
 
 
-def _check_consistent(weights: ScoringWeights, encoders: Encoders) -> None:
-    """The weight tables must have one row per id the encoders know."""
+def _check_tables(weights: ScoringWeights, encoders: Encoders) -> None:
     for kind, table, encoder in (("user", weights.user_vectors, encoders.users),
                                  ("movie", weights.movie_vectors, encoders.movies)):
         if len(table) != len(encoder):

@@ -14,6 +14,13 @@ For every model the numpy maths reproduces ``model.predict`` (the tests check th
     ``h = relu(u W_u + m W_m + b)`` is computed from ``u W_u`` (per user) and ``m W_m``
     (per movie, once) without building the concatenated inputs; then
     ``rating = min + (max - min) * sigmoid(h . w + c)``.
+``autorec``, ``u-autorec``
+    The encoded side's codes computed once from the stored ratings
+    (:meth:`~movierec.models.AutoRecModel.linear_tables`), then
+    ``rating = clip(u . m + b_u + b_m)``.
+``blend``
+    ``rating = intercept + sum_k w_k * rating_k`` over its members (:class:`BlendWeights`),
+    each member one of the above.
 
 Every rating is clipped to the rating range, as :func:`movierec.models.predict_ratings` does.
 Movies are *ranked* by the raw score, before the sigmoid and the clipping (the same order,
@@ -36,12 +43,14 @@ from movierec.errors import MovierecError
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["Link", "NumpyScorer", "ScoringWeights"]
+__all__ = ["BlendWeights", "Link", "NumpyScorer", "ScoringWeights", "weights_of"]
 
 Link = Literal["linear", "sigmoid"]
 
 _EMBEDDING_MODELS = ("dot", "dot-bias", "recommender-net", "mlp")
-"""The models whose forward pass is written out here."""
+"""The models whose forward pass is written out here from their layers."""
+_LINEAR_TABLE_MODELS = ("autorec", "u-autorec")
+"""The models that reduce to a biased dot product through their ``linear_tables()``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +102,9 @@ class ScoringWeights:
                 no per-pair score) or not one of movierec's embedding models.
         """
         name = _scorable_model_name(model)
+        if name in _LINEAR_TABLE_MODELS:
+            return cls(rating_range=tuple(float(x) for x in model.rating_range),
+                       link="linear", **model.linear_tables())
         user_bias, movie_bias = _table(model.user_bias), _table(model.movie_bias)
         weights: dict[str, Any] = {
             "user_vectors": _table(model.user_embedding),
@@ -105,6 +117,33 @@ class ScoringWeights:
         if name == "mlp":
             weights.update(_mlp_layers(model))
         return cls(**weights)
+
+
+@dataclass(frozen=True, eq=False)
+class BlendWeights:
+    """A blend's members as :class:`ScoringWeights`, and how their ratings combine:
+    ``rating = intercept + sum_k blend_weights[k] * rating_k``, clipped to the range."""
+
+    members: tuple[ScoringWeights, ...]
+    blend_weights: tuple[float, ...]
+    intercept: float
+    rating_range: tuple[float, float]
+
+    @classmethod
+    def from_model(cls, model: keras.Model) -> BlendWeights:
+        """Copy the weights of a :class:`~movierec.models.BlendModel`'s members."""
+        return cls(members=tuple(ScoringWeights.from_model(m) for m in model.members),
+                   blend_weights=tuple(float(w) for w in model.blend_weights),
+                   intercept=float(model.intercept),
+                   rating_range=tuple(float(x) for x in model.rating_range))
+
+
+def weights_of(model: keras.Model) -> ScoringWeights | BlendWeights:
+    """A movierec model's weights for numpy scoring: :class:`BlendWeights` for a blend,
+    :class:`ScoringWeights` for any other model (see :meth:`ScoringWeights.from_model`)."""
+    if getattr(model, "model_name", None) == "blend":
+        return BlendWeights.from_model(model)
+    return ScoringWeights.from_model(model)
 
 
 def _scorable_model_name(model: keras.Model) -> str:
@@ -124,7 +163,7 @@ def _scorable_model_name(model: keras.Model) -> str:
             "show that bug in the comparison; recommend with recommender-net (the "
             "corrected model) or dot-bias instead"
         )
-    if name not in _EMBEDDING_MODELS:
+    if name not in _EMBEDDING_MODELS + _LINEAR_TABLE_MODELS:
         raise MovierecError(f"no numpy scoring is defined for model {name!r}")
     return name
 

@@ -1,0 +1,153 @@
+"""What the :class:`~movierec.recommend.Recommender` asks of a model, for one model or a blend.
+
+A scorer gives raw scores for known users (the order recommendations rank by) and turns them
+into ratings; fits a new user from a few ratings (*folds them in*) and scores that user; and
+gives unit movie vectors for similar movies.
+
+* :class:`FactorScorer` serves one model: the numpy forward pass of
+  :mod:`~movierec.recommend.scoring` and the cold start of
+  :mod:`~movierec.recommend.cold_start`. A new user is ``(user_vector, user_bias)``.
+* :class:`BlendScorer` serves a blend as the weighted sum of its members' ratings, each
+  member a ``FactorScorer``. A new user is folded into every member; similar movies use the
+  mean of the members' cosine similarities.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from movierec.recommend.cold_start import UserPrior, fold_in_embedding, fold_in_mlp
+from movierec.recommend.scoring import BlendWeights, NumpyScorer, ScoringWeights
+
+__all__ = ["BlendScorer", "FactorScorer", "scorer_for"]
+
+
+class FactorScorer:
+    """One model's scores, cold start and movie vectors.
+
+    Args:
+        weights: the model's weights.
+        rated_users: indices of the users with training ratings (the cold-start prior is
+            their average).
+    """
+
+    def __init__(self, weights: ScoringWeights, rated_users: np.ndarray) -> None:
+        self.weights = weights
+        self.rating_range = weights.rating_range
+        self.n_users, self.n_movies = len(weights.user_vectors), len(weights.movie_vectors)
+        self._forward = NumpyScorer(weights)
+        self._prior = UserPrior.of_users(weights, rated_users)
+        self._movie_unit: np.ndarray | None = None
+
+    @property
+    def fold_in_method(self) -> str:
+        """How a new user is fitted, in words (the CLI prints it)."""
+        if self.weights.is_mlp:
+            return "gradient descent on a new user vector through the frozen network"
+        space = "" if self.weights.link == "linear" else " (in logit space)"
+        return f"regularized least squares for a new user vector against the frozen movie " \
+               f"vectors{space}"
+
+    def rows(self, users: np.ndarray) -> np.ndarray:
+        """``(len(users), n_movies)`` raw scores of every movie for user indices ``users``."""
+        return self._forward.rows_of_users(users)
+
+    def pairs(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
+        """Raw scores of aligned (user index, movie index) pairs."""
+        return self._forward.pairs_of_users(users, movies)
+
+    def to_rating(self, raw: np.ndarray) -> np.ndarray:
+        return self._forward.to_rating(raw)
+
+    def fold_in(self, movies: np.ndarray, values: np.ndarray, *, reg: float, steps: int,
+                learning_rate: float) -> tuple[np.ndarray, float]:
+        """``(user_vector, user_bias)`` of a new user who gave ``values`` to ``movies``."""
+        if self.weights.is_mlp:
+            vector = fold_in_mlp(self.weights, self._forward.movie_hidden(movies), values,
+                                 self._prior, reg=reg, steps=steps,
+                                 learning_rate=learning_rate)
+            return vector, 0.0
+        return fold_in_embedding(self.weights, movies, values, self._prior, reg=reg)
+
+    def new_user_rows(self, user: tuple[np.ndarray, float]) -> np.ndarray:
+        """``(n_movies,)`` raw scores of every movie for a folded-in user."""
+        vector, bias = user
+        return self._forward.raw_rows(vector[None, :], np.array([bias], np.float32))[0]
+
+    def new_user_pairs(self, user: tuple[np.ndarray, float], movies: np.ndarray) -> np.ndarray:
+        """Raw scores of movie indices ``movies`` for a folded-in user."""
+        vector, bias = user
+        return self._forward.raw_pairs(np.repeat(vector[None, :], len(movies), axis=0),
+                                       np.full(len(movies), bias, np.float32), movies)
+
+    def movie_unit(self) -> np.ndarray:
+        """The movie vectors scaled to unit length (computed once)."""
+        if self._movie_unit is None:
+            vectors = self.weights.movie_vectors
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            self._movie_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return self._movie_unit
+
+
+class BlendScorer:
+    """A blend's scores: ``intercept + sum_k w_k * rating_k``, clipped to the range.
+
+    Its raw scores are already ratings (there is no single logit to rank by), so
+    :meth:`to_rating` only clips.
+    """
+
+    def __init__(self, weights: BlendWeights, rated_users: np.ndarray) -> None:
+        self.weights = weights
+        self.rating_range = weights.rating_range
+        self.members = [FactorScorer(member, rated_users) for member in weights.members]
+        self.n_users, self.n_movies = self.members[0].n_users, self.members[0].n_movies
+        self._movie_unit: np.ndarray | None = None
+
+    fold_in_method = "each member's own fold-in of a new user, blended"
+
+    def _blend(self, ratings: Iterable[np.ndarray]) -> np.ndarray:
+        total = sum(w * r for w, r in zip(self.weights.blend_weights, ratings, strict=True))
+        return (total + self.weights.intercept).astype(np.float32)
+
+    def rows(self, users: np.ndarray) -> np.ndarray:
+        return self._blend(m.to_rating(m.rows(users)) for m in self.members)
+
+    def pairs(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
+        return self._blend(m.to_rating(m.pairs(users, movies)) for m in self.members)
+
+    def to_rating(self, raw: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(raw, np.float32), *self.rating_range)
+
+    def fold_in(self, movies: np.ndarray, values: np.ndarray, **options: Any
+                ) -> tuple[tuple[np.ndarray, float], ...]:
+        """One ``(user_vector, user_bias)`` per member."""
+        return tuple(m.fold_in(movies, values, **options) for m in self.members)
+
+    def new_user_rows(self, user: tuple[tuple[np.ndarray, float], ...]) -> np.ndarray:
+        return self._blend(m.to_rating(m.new_user_rows(u))
+                           for m, u in zip(self.members, user, strict=True))
+
+    def new_user_pairs(self, user: tuple[tuple[np.ndarray, float], ...],
+                       movies: np.ndarray) -> np.ndarray:
+        return self._blend(m.to_rating(m.new_user_pairs(u, movies))
+                           for m, u in zip(self.members, user, strict=True))
+
+    def movie_unit(self) -> np.ndarray:
+        """The members' unit vectors side by side, over sqrt(members): the cosine of two
+        rows is the mean of the members' cosines."""
+        if self._movie_unit is None:
+            stacked = np.hstack([m.movie_unit() for m in self.members])
+            self._movie_unit = (stacked / math.sqrt(len(self.members))).astype(np.float32)
+        return self._movie_unit
+
+
+def scorer_for(weights: ScoringWeights | BlendWeights, rated_users: np.ndarray
+               ) -> FactorScorer | BlendScorer:
+    """The scorer of ``weights`` (from :func:`~movierec.recommend.scoring.weights_of`)."""
+    if isinstance(weights, BlendWeights):
+        return BlendScorer(weights, rated_users)
+    return FactorScorer(weights, rated_users)
