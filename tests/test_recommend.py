@@ -214,6 +214,24 @@ def test_chunking_does_not_change_results(rec: Recommender) -> None:
     np.testing.assert_allclose(whole[1], chunked[1], atol=1e-5)  # BLAS blocking rounding
 
 
+@pytest.mark.parametrize("name", ["dot-bias", "blend"])
+def test_precomputed_scores_give_the_same_answers(name: str, trained, encoded) -> None:
+    fresh = trained[name]
+    table = Recommender(fresh.weights, fresh.encoders, encoded.split.train)
+    assert not table.precompute_scores(max_cells=N_USERS * N_MOVIES - 1)
+    assert table.precompute_scores(max_cells=N_USERS * N_MOVIES)
+    users = fresh.encoders.users.ids
+    for (ids, ratings), (ids2, ratings2) in [(fresh.recommend(users, k=5),
+                                              table.recommend(users, k=5)),
+                                             (fresh.recommend(users[:3], k=40),
+                                              table.recommend(users[:3], k=40))]:
+        np.testing.assert_array_equal(ids, ids2)
+        np.testing.assert_allclose(ratings, ratings2, atol=1e-5)
+    some = np.arange(0, N_USERS, 7)
+    np.testing.assert_allclose(table.ranking_scores(some), fresh.ranking_scores(some),
+                               atol=1e-5)
+
+
 def test_user_ids_as_text_and_unknown_users(rec: Recommender) -> None:
     np.testing.assert_array_equal(rec.recommend(["2"], k=3)[0], rec.recommend([2], k=3)[0])
     assert rec.knows_user(2) and rec.knows_user("2") and not rec.knows_user(999)

@@ -54,12 +54,14 @@ def serve_command(
         console.print(f"Loading {run} ...", highlight=False)
         service = create_app(run, max_body_bytes=max_body_kib * 1024,
                              worker_threads=threads, inline_ms=inline_ms)
-        info = service.state.service.info
+        state = service.state.service
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
+        where = "on the event loop" if state.inline else "in worker threads"
         console.print(
-            f"Serving {info['model']} on {info['dataset']} at http://{shown}:{bound_port}/ "
-            f"(API docs at /docs); Ctrl+C stops.", highlight=False,
+            f"Serving {state.info['model']} on {state.info['dataset']} at "
+            f"http://{shown}:{bound_port}/ (API docs at /docs); one user scores in "
+            f"{state.scoring_seconds * 1000:.2f} ms, {where}. Ctrl+C stops.", highlight=False,
         )
         config = uvicorn.Config(service, log_level=log_level.lower(), access_log=False,
                                 timeout_graceful_shutdown=5)

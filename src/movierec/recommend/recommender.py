@@ -36,6 +36,8 @@ __all__ = ["CHUNK_ELEMENTS", "Recommender"]
 
 CHUNK_ELEMENTS = 1 << 22
 """Scores held in memory at once by default (users per chunk = this / number of movies)."""
+PRECOMPUTE_CELLS = 50_000_000
+"""Largest users x movies score table :meth:`Recommender.precompute_scores` keeps (200 MB)."""
 
 
 class Recommender:
@@ -72,6 +74,7 @@ class Recommender:
         self.rating_range = weights.rating_range
         self._history = TrainingHistory.index(train_ratings, encoders, weights.rating_range)
         self._scorer = scorer_for(weights, self._history.rated_users())
+        self._score_table: np.ndarray | None = None
         if movies is None:
             movies = pd.DataFrame({"movie_id": encoders.movies.ids, "title": ""})
         self.catalog = Catalog(movies, popularity=pd.Series(
@@ -208,7 +211,28 @@ class Recommender:
         """``(n, n_movies)`` scores before the sigmoid and clipping: the order
         :meth:`recommend` ranks by, without ties from saturation. Also an evaluation scorer.
         """
-        return self._scorer.rows(np.asarray(user_indices, dtype=np.int64))
+        return self._rows(np.asarray(user_indices, dtype=np.int64))
+
+    def precompute_scores(self, max_cells: int = PRECOMPUTE_CELLS) -> bool:
+        """Score every known user once and keep the table, if it has at most ``max_cells``.
+
+        Afterwards a known user's scores are a row lookup: what a service wants from a
+        model that is slow to score, such as a blend (about 5 ms per latest-small user
+        with eight members, 3 s for the whole table). Returns whether the table was kept.
+        """
+        if self.n_users * self.n_movies > max_cells:
+            return False
+        chunk = max(1, CHUNK_ELEMENTS // self.n_movies)
+        self._score_table = np.concatenate([
+            self._scorer.rows(np.arange(start, min(start + chunk, self.n_users)))
+            for start in range(0, self.n_users, chunk)])
+        return True
+
+    def _rows(self, users: np.ndarray) -> np.ndarray:
+        """Raw scores of every movie for ``users``: a fresh array the caller may modify."""
+        if self._score_table is not None:
+            return self._score_table[users]   # fancy indexing copies
+        return self._scorer.rows(users)
 
     # -- top-K ---------------------------------------------------------------------------
 
@@ -261,7 +285,7 @@ class Recommender:
         ratings = np.empty((len(users), k), dtype=np.float32)
         for start in range(0, len(users), chunk):
             part = users[start: start + chunk]
-            raw = self._scorer.rows(part)
+            raw = self._rows(part)
             if exclude is not None and len(exclude):
                 raw[:, exclude] = EXCLUDED
             if exclude_seen:

@@ -107,7 +107,7 @@ class BlendScorer:
         self.n_users, self.n_movies = self.members[0].n_users, self.members[0].n_movies
         self._movie_unit: np.ndarray | None = None
 
-    fold_in_method = "each member's own fold-in of a new user, blended"
+    fold_in_method = "fitting a new user to each member's frozen movie vectors, then blending"
 
     def _blend(self, ratings: Iterable[np.ndarray]) -> np.ndarray:
         total = sum(w * r for w, r in zip(self.weights.blend_weights, ratings, strict=True))

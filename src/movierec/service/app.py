@@ -9,6 +9,8 @@ scores in about 0.1 ms, less than the two thread hops and GIL hand-offs a worker
 costs: moving them inline took 8 clients on 2 cores from about 1,300 to 2,800 requests/s
 and p99 from 12 ms to 4 ms). Slower scoring (large catalogues) runs in the thread pool, so
 that one request's scoring never holds up the others. Title search always runs there.
+Known users' scores are computed once at start where the users x movies table fits in
+memory, which is what makes a blend (about 5 ms per user to score) as fast to serve.
 
 Unknown user or movie ids answer 404 with a message naming the id; malformed input 422;
 request bodies over ``max_body_bytes`` 413. No input is meant to produce a 500.
@@ -157,6 +159,8 @@ class ServiceState:
     Attributes:
         inline: whether :meth:`call` runs scoring on the event loop (set by
             :func:`create_app` from :meth:`warm`'s timing) or in a worker thread.
+        scoring_seconds: one user's recommendations, as :meth:`warm` timed them (None if
+            not warmed).
     """
 
     def __init__(self, recommender: Any, info: dict[str, Any]) -> None:
@@ -175,6 +179,7 @@ class ServiceState:
         self._movie_at = [self.movie(raw) for raw in movie_ids]
         self.user_top_rated = lru_cache(maxsize=8192)(self._user_top_rated)
         self.inline = False
+        self.scoring_seconds: float | None = None
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(*args)`` on the event loop if :attr:`inline`, else in a worker thread."""
@@ -259,12 +264,15 @@ class ServiceState:
                 if item >= 0 and math.isfinite(score)]
 
     def warm(self) -> float:
-        """Score one user and one new user, so the first request pays no setup cost.
+        """Score every known user once, keeping the table where it fits in memory
+        (:meth:`Recommender.precompute_scores`), then one user and one new user, so the
+        first request pays no setup cost.
 
         Returns the seconds one user's recommendations take once warm (the best of three
         calls, so that a stray pause does not count), 0.0 if the run has no users.
         """
         seconds = 0.0
+        self.recommender.precompute_scores()
         if len(self.user_ids):
             user = _plain(self.user_ids[0])
             self.user_top_rated(user, 10)
@@ -309,7 +317,8 @@ def create_app(
     """
     state = ServiceState(*_load(source))
     if warm:
-        state.inline = state.warm() * 1000.0 < inline_ms
+        state.scoring_seconds = state.warm()
+        state.inline = state.scoring_seconds * 1000.0 < inline_ms
     info = state.info
     _, new_user_model = s.new_user_request_model(state.low, state.high)
 
