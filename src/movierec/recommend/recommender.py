@@ -218,7 +218,7 @@ class Recommender:
 
         Afterwards a known user's scores are a row lookup: what a service wants from a
         model that is slow to score, such as a blend (about 5 ms per latest-small user
-        with eight members, 3 s for the whole table). Returns whether the table was kept.
+        with seven members, 3 s for the whole table). Returns whether the table was kept.
         """
         if self.n_users * self.n_movies > max_cells:
             return False
