@@ -52,6 +52,17 @@ def synthetic_ratings(
     return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"])
 
 
+def synthetic_pair_split(test_fraction: float = 0.2) -> tuple:
+    """``(train_pairs, train_ratings, test_pairs, test_ratings, n_users, n_movies)`` of 80
+    users x 50 movies of :func:`synthetic_ratings`, as ``movierec.training.fit`` takes them
+    (indices = ids - 1)."""
+    ratings = synthetic_ratings(n_users=80, n_movies=50, per_user=20, seed=1)
+    pairs = np.stack([ratings["user_id"] - 1, ratings["movie_id"] - 1], axis=1).astype(np.int32)
+    values = ratings["rating"].to_numpy(np.float32)
+    test = np.random.default_rng(0).random(len(pairs)) < test_fraction
+    return pairs[~test], values[~test], pairs[test], values[test], 80, 50
+
+
 @pytest.fixture
 def ratings() -> pd.DataFrame:
     return synthetic_ratings()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import synthetic_ratings
+from conftest import synthetic_pair_split
 
 from movierec import metrics
 from movierec.errors import MovierecError
-from movierec.models import build_model, predict_ratings
+from movierec.models import BlendModel, build_model, predict_ratings
 from movierec.models.sparse import SparseAdagrad, sparse_updates_supported, use_sparse_updates
 from movierec.training import TrainConfig, fit
 
@@ -20,11 +20,7 @@ RANGE = (1.0, 5.0)
 
 @pytest.fixture(scope="module")
 def data():
-    ratings = synthetic_ratings(n_users=80, n_movies=50, per_user=20, seed=1)
-    pairs = np.stack([ratings["user_id"] - 1, ratings["movie_id"] - 1], axis=1).astype(np.int32)
-    values = ratings["rating"].to_numpy(np.float32)
-    test = np.random.default_rng(0).random(len(pairs)) < 0.2
-    return pairs[~test], values[~test], pairs[test], values[test], 80, 50
+    return synthetic_pair_split()
 
 
 def _np(variable) -> np.ndarray:
@@ -73,8 +69,9 @@ def test_sparse_training_learns(name, data):
     assert all(row["fit_seconds"] > 0 for row in result.history)
 
 
-def test_sparse_updates_refuse_row_wise_models():
-    model = build_model("autorec", 5, 4, factors=3)
+@pytest.mark.parametrize("name", ["autorec", "svdpp"])
+def test_sparse_updates_refuse_models_that_keep_their_training_data(name):
+    model = build_model(name, 5, 4, factors=3)
     model.compile(optimizer=SparseAdagrad(0.1), loss="mse")
     with pytest.raises(TypeError, match="adam"):
         use_sparse_updates(model)
@@ -118,17 +115,44 @@ def test_blend_fits_weights_on_held_out_training_ratings(data, tmp_path):
                  verbose=0)
     blend = result.model
     assert len(blend.members) == 2 and len(blend.blend_weights) == 2
-    by_hand = blend.intercept + sum(
-        w * predict_ratings(member, test_pairs)
-        for member, w in zip(blend.members, blend.blend_weights, strict=True))
+    assert len(blend.support_weights) == 2 and len(blend.support_bias) == 2
+    # Each member's weight is linear in log(1 + training ratings) of the user and the movie.
+    f_u = np.log1p(np.bincount(train_pairs[:, 0], minlength=n_users))[test_pairs[:, 0]]
+    f_i = np.log1p(np.bincount(train_pairs[:, 1], minlength=n_movies))[test_pairs[:, 1]]
+    a_u, a_i = blend.support_bias
+    by_hand = blend.intercept + a_u * f_u + a_i * f_i + sum(
+        (w + w_u * f_u + w_i * f_i) * predict_ratings(member, test_pairs)
+        for member, w, (w_u, w_i) in zip(blend.members, blend.blend_weights,
+                                         blend.support_weights, strict=True))
     np.testing.assert_allclose(predict_ratings(blend, test_pairs),
-                               np.clip(by_hand, *RANGE), atol=1e-5)
+                               np.clip(by_hand, *RANGE), atol=1e-4)
     mean_rmse = metrics.rmse(test_y, np.full_like(test_y, train_y.mean()))
     assert result.metrics["rmse"] < 0.8 * mean_rmse
     blend.save(tmp_path / "blend.keras")
     again = keras.saving.load_model(tmp_path / "blend.keras", safe_mode=True)
     np.testing.assert_allclose(predict_ratings(again, test_pairs),
                                predict_ratings(blend, test_pairs), atol=1e-6)
+
+
+def test_blend_without_support_weights_is_a_plain_weighted_sum(data, tmp_path):
+    """Blends saved before the support features (no support_weights) load and predict as
+    they did: no extra weights, ``intercept + sum_k w_k * rating_k``."""
+    train_pairs, _, test_pairs, _, n_users, n_movies = data
+    blend = build_model("blend", n_users, n_movies, factors=4, rating_range=RANGE, seed=0)
+    assert blend.support_weights is None
+    assert len(blend.weights) == sum(len(member.weights) for member in blend.members)
+    assert "support_weights" not in blend.get_config()
+    with pytest.raises(ValueError, match="no support features"):
+        blend.set_support(train_pairs)
+    by_hand = blend.intercept + sum(
+        w * predict_ratings(member, test_pairs)
+        for member, w in zip(blend.members, blend.blend_weights, strict=True))
+    np.testing.assert_allclose(predict_ratings(blend, test_pairs), np.clip(by_hand, *RANGE),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="support_weights"):
+        BlendModel(n_users, n_movies, support_weights=[[0.0, 0.0]])
+    with pytest.raises(ValueError, match="support_bias needs"):
+        BlendModel(n_users, n_movies, support_bias=[0.0, 0.0])
 
 
 def test_blend_needs_members(data):

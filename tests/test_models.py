@@ -115,10 +115,20 @@ def _reference(model: EmbeddingModel, pairs: np.ndarray, batch_size: int) -> np.
             encoded, embedded, decoder = _np(model.item_ratings).T[users], u, m
         code = _sigmoid(encoded @ _np(model.encoder) + embedded + _np(model.encoder_bias))
         out = (code * decoder).sum(axis=1) + bias
+    elif name == "svdpp":  # the implicit term: the user's rated movies' implicit factors
+        implicit = _np(model.implicit)[users] @ _np(model.implicit_factors)
+        out = ((u + implicit) * m).sum(axis=1) + bias + _np(model.global_bias)
     elif name == "blend":
-        out = model.intercept + sum(
-            weight * _reference(member, pairs, batch_size)
-            for member, weight in zip(model.members, model.blend_weights, strict=True))
+        weights = [np.full(len(pairs), w) for w in model.blend_weights]
+        out = np.full(len(pairs), model.intercept)
+        if model.support_weights is not None:
+            f_u = _np(model.user_support)[users]
+            f_i = _np(model.movie_support)[movies]
+            out = out + model.support_bias[0] * f_u + model.support_bias[1] * f_i
+            weights = [w + w_u * f_u + w_i * f_i
+                       for w, (w_u, w_i) in zip(weights, model.support_weights, strict=True)]
+        out = out + sum(weight * _reference(member, pairs, batch_size)
+                        for member, weight in zip(model.members, weights, strict=True))
     else:  # pragma: no cover - a new model needs its reference here
         raise AssertionError(f"no reference for {name}")
     return np.clip(out, low, high)

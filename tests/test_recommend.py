@@ -16,14 +16,15 @@ from movierec.evaluation import (
     leave_last_of_split,
     ranking_report,
 )
-from movierec.models import build_model, predict_ratings
+from movierec.models import BlendModel, build_model, predict_ratings
 from movierec.recommend import Recommender, ScoringWeights
 from movierec.runs import load_run, save_run
 from movierec.splits import random_split
 from movierec.topk import top_k_rows as _top_k_rows
 from movierec.training import EncodedSplit, TrainConfig
 
-SCORABLE = ("dot", "dot-bias", "mlp", "recommender-net", "autorec", "u-autorec", "blend")
+SCORABLE = ("dot", "dot-bias", "mlp", "recommender-net", "autorec", "u-autorec", "svdpp",
+            "blend")
 N_USERS, N_MOVIES = 60, 40
 
 
@@ -63,12 +64,19 @@ def _train(encoded: EncodedSplit, model: str):
 
 def _with_random_rating_matrices(model, rng: np.random.Generator):
     """Fill every AutoRec's stored rating matrix (a blend's members' too) with ratings on
-    30 % of its cells, so that its codes differ from movie to movie."""
+    30 % of its cells, so that its codes differ from movie to movie; likewise SVD++'s
+    matrix of who rated what, and its implicit factors (zero after a bare build)."""
     for part in (model, *getattr(model, "members", ())):
         if hasattr(part, "item_ratings"):
             shape = tuple(part.item_ratings.shape)
             ratings = rng.integers(1, 6, shape) * (rng.random(shape) < 0.3)
             part.item_ratings.assign(ratings.astype("float32"))
+        if hasattr(part, "implicit"):
+            shape = tuple(part.implicit.shape)
+            rated = (rng.random(shape) < 0.3).astype("float32")
+            part.implicit.assign(rated / np.sqrt(np.maximum(rated.sum(1, keepdims=True), 1)))
+            part.implicit_factors.assign(
+                rng.normal(0, 0.5, tuple(part.implicit_factors.shape)).astype("float32"))
     return model
 
 
@@ -112,6 +120,12 @@ def test_numpy_scores_equal_model_predict(name: str, encoded: EncodedSplit) -> N
     _with_random_rating_matrices(model, rng)
     if name == "blend":
         model.blend_weights, model.intercept = [0.7, 0.45], -0.3
+    _assert_numpy_equals_keras(model, encoded, rng)
+
+
+def _assert_numpy_equals_keras(model, encoded: EncodedSplit, rng: np.random.Generator
+                               ) -> Recommender:
+    """The Recommender's pair predictions and full score rows equal ``predict_ratings``."""
     rec = Recommender.from_model(model, encoded.encoders, encoded.split.train)
     pairs = np.column_stack([rng.integers(0, N_USERS, 500),
                              rng.integers(0, N_MOVIES, 500)]).astype(np.int32)
@@ -125,6 +139,33 @@ def test_numpy_scores_equal_model_predict(name: str, encoded: EncodedSplit) -> N
     movie_ids = encoded.encoders.movies.inverse(pairs[:, 1])
     np.testing.assert_allclose(rec.predict(raw_ids, movie_ids), expected, atol=1e-4)
     assert expected.min() >= 1.0 and expected.max() <= 5.0
+    return rec
+
+
+def test_numpy_scores_of_a_support_weighted_blend(encoded: EncodedSplit) -> None:
+    """Each member's weight depends on the user's and the movie's support features."""
+    members = [{"model": "dot-bias"}, {"model": "svdpp"}]
+    model = BlendModel(N_USERS, N_MOVIES, factors=6, rating_range=(1.0, 5.0), seed=3,
+                       members=members, blend_weights=[0.6, 0.5], intercept=-0.2,
+                       support_weights=[[0.05, -0.1], [-0.03, 0.08]], support_bias=[0.1, -0.2])
+    model.build((None, 2))
+    rng = np.random.default_rng(1)
+    _with_random_rating_matrices(model, rng)
+    model.set_support(encoded.train_pairs)
+    rec = _assert_numpy_equals_keras(model, encoded, rng)
+    # A new user is folded into each member; f_u counts the ratings they gave.
+    given, movies = {2: 5.0, 4: 4.0, 7: 1.0}, [1, 3, 5, 8]
+    assert rec.fold_in(given).support == pytest.approx(np.log(1 + len(given)))
+    f_u = np.log(1 + len(given))
+    counts = np.bincount(encoded.train_pairs[:, 1], minlength=N_MOVIES)
+    f_i = np.log1p(counts[encoded.encoders.movies.transform(movies)])
+    by_hand = -0.2 + 0.1 * f_u - 0.2 * f_i
+    for member, w, (w_u, w_i) in zip(model.members, model.blend_weights,
+                                     model.support_weights, strict=True):
+        alone = Recommender.from_model(member, encoded.encoders, encoded.split.train)
+        by_hand = by_hand + (w + w_u * f_u + w_i * f_i) * alone.predict_new_user(given, movies)
+    np.testing.assert_allclose(rec.predict_new_user(given, movies), np.clip(by_hand, 1, 5),
+                               atol=1e-4)
 
 
 def test_trained_models_match_too(trained: dict[str, Recommender], encoded) -> None:

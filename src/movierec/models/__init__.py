@@ -11,6 +11,10 @@ Keras models (all take int32 ``(batch, 2)`` = ``[user_index, movie_index]`` and 
 ``recommender-net-as-published``        V4 with keras.io's batch-contracting ``tensordot`` bug
 ======================================  ===========================================================
 
+Beyond the tutorial's: ``autorec`` and ``u-autorec`` (:mod:`movierec.models.autorec`),
+``svdpp`` (:mod:`movierec.models.svdpp`) and ``blend`` (:mod:`movierec.models.blend`), which
+the ``best`` preset combines.
+
 Saved models reload with ``keras.saving.load_model(path, safe_mode=True)`` once this
 package is imported (importing it registers the classes).
 
@@ -46,9 +50,11 @@ from movierec.models.embedding import (
 )
 from movierec.models.layers import ScaleToRange
 from movierec.models.sparse import SparseAdagrad
+from movierec.models.svdpp import SVDppModel
 
 # The models beyond the tutorial's.
-MODEL_CLASSES.update({"autorec": AutoRecModel, "u-autorec": UserAutoRecModel, "blend": BlendModel})
+MODEL_CLASSES.update({"autorec": AutoRecModel, "u-autorec": UserAutoRecModel, "svdpp": SVDppModel,
+                      "blend": BlendModel})
 
 __all__ = [
     "MODEL_NAMES",
@@ -61,6 +67,7 @@ __all__ = [
     "ModelSpec",
     "RecommenderNet",
     "RecommenderNetAsPublished",
+    "SVDppModel",
     "ScaleToRange",
     "SparseAdagrad",
     "UserAutoRecModel",
@@ -71,7 +78,7 @@ __all__ = [
 ]
 
 MODEL_NAMES = ("dot", "dot-bias", "mlp", "recommender-net", "recommender-net-as-published",
-               "autorec", "u-autorec", "blend")
+               "autorec", "u-autorec", "svdpp", "blend")
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,9 @@ _SPECS = {
         ModelSpec("u-autorec", "mse", "rating", False,
                   "U-AutoRec: each user's rating vector through a sigmoid code (+ user "
                   "embedding), decoded per movie; trained user-wise"),
+        ModelSpec("svdpp", "mse", "rating", False,
+                  "SVD++: biased factors, each user's vector plus the implicit factors of the "
+                  "movies they rated"),
         ModelSpec("blend", "mse", "rating", False,
                   "a least-squares blend of several models, weights fitted on ratings held "
                   "out of the training data"),

@@ -139,7 +139,9 @@ def use_sparse_updates(model: keras.Model, *, l2: float = 0.0, bias_l2: float = 
         if not hasattr(model, name):
             raise TypeError(f"{type(model).__name__} has no {name!r}; it cannot train sparsely")
     if hasattr(model, "training_examples"):
-        raise TypeError(f"{type(model).__name__} trains on its own examples, not rating pairs; "
+        # AutoRec trains on whole rating vectors; SVD++'s implicit factors get gradients
+        # from every movie a batch's users rated, not only the batch's own rows.
+        raise TypeError(f"{type(model).__name__} does not train row by row on rating pairs; "
                         "train it with the adam optimizer")
     if not model.built:
         model.build((None, 2))

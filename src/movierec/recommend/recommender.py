@@ -327,7 +327,8 @@ class Recommender:
 
         Returns:
             ``(user_vector, user_bias)``; the bias is 0.0 for models without biases. For a
-            blend, a tuple of one such pair per member.
+            blend, a :class:`~movierec.recommend.scorers.BlendUser`: one such pair per
+            member, and the user's support feature.
 
         Raises:
             MovierecError: no ratings, or a rating outside the rating range.

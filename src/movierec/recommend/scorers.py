@@ -8,22 +8,22 @@ gives unit movie vectors for similar movies.
   :mod:`~movierec.recommend.scoring` and the cold start of
   :mod:`~movierec.recommend.cold_start`. A new user is ``(user_vector, user_bias)``.
 * :class:`BlendScorer` serves a blend as the weighted sum of its members' ratings, each
-  member a ``FactorScorer``. A new user is folded into every member; similar movies use the
-  mean of the members' cosine similarities.
+  member a ``FactorScorer``. A new user is folded into every member (a :class:`BlendUser`;
+  the user's support feature counts the ratings given); similar movies use the mean of the
+  members' cosine similarities.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from movierec.recommend.cold_start import UserPrior, fold_in_embedding, fold_in_mlp
 from movierec.recommend.scoring import BlendWeights, NumpyScorer, ScoringWeights
 
-__all__ = ["BlendScorer", "FactorScorer", "scorer_for"]
+__all__ = ["BlendScorer", "BlendUser", "FactorScorer", "scorer_for"]
 
 
 class FactorScorer:
@@ -93,8 +93,17 @@ class FactorScorer:
         return self._movie_unit
 
 
+class BlendUser(NamedTuple):
+    """A new user folded into a blend."""
+
+    members: tuple[tuple[np.ndarray, float], ...]
+    """One ``(user_vector, user_bias)`` per member."""
+    support: float
+    """The user's support feature, ``log(1 + ratings given)``."""
+
+
 class BlendScorer:
-    """A blend's scores: ``intercept + sum_k w_k * rating_k``, clipped to the range.
+    """A blend's scores: its members' ratings combined by :meth:`BlendWeights.combine`.
 
     Its raw scores are already ratings (there is no single logit to rank by), so
     :meth:`to_rating` only clips.
@@ -109,32 +118,43 @@ class BlendScorer:
 
     fold_in_method = "fitting a new user to each member's frozen movie vectors, then blending"
 
-    def _blend(self, ratings: Iterable[np.ndarray]) -> np.ndarray:
-        total = sum(w * r for w, r in zip(self.weights.blend_weights, ratings, strict=True))
-        return (total + self.weights.intercept).astype(np.float32)
+    # The support features f_u, f_i of user and movie indices (0.0 for a blend without them).
+    def _user_support(self, users: Any) -> Any:
+        table = self.weights.user_support
+        return 0.0 if table is None else table[users]
+
+    def _movie_support(self, movies: Any) -> Any:
+        table = self.weights.movie_support
+        return 0.0 if table is None else table[movies]
 
     def rows(self, users: np.ndarray) -> np.ndarray:
-        return self._blend(m.to_rating(m.rows(users)) for m in self.members)
+        return self.weights.combine((m.to_rating(m.rows(users)) for m in self.members),
+                                    self._user_support(np.asarray(users)[:, None]),
+                                    self._movie_support(slice(None)))
 
     def pairs(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray:
-        return self._blend(m.to_rating(m.pairs(users, movies)) for m in self.members)
+        return self.weights.combine((m.to_rating(m.pairs(users, movies)) for m in self.members),
+                                    self._user_support(users), self._movie_support(movies))
 
     def to_rating(self, raw: np.ndarray) -> np.ndarray:
         return np.clip(np.asarray(raw, np.float32), *self.rating_range)
 
-    def fold_in(self, movies: np.ndarray, values: np.ndarray, **options: Any
-                ) -> tuple[tuple[np.ndarray, float], ...]:
-        """One ``(user_vector, user_bias)`` per member."""
-        return tuple(m.fold_in(movies, values, **options) for m in self.members)
+    def fold_in(self, movies: np.ndarray, values: np.ndarray, **options: Any) -> BlendUser:
+        """The user folded into every member, with the support of ``len(values)`` ratings."""
+        from movierec.models.blend import support_of
 
-    def new_user_rows(self, user: tuple[tuple[np.ndarray, float], ...]) -> np.ndarray:
-        return self._blend(m.to_rating(m.new_user_rows(u))
-                           for m, u in zip(self.members, user, strict=True))
+        return BlendUser(tuple(m.fold_in(movies, values, **options) for m in self.members),
+                         float(support_of(len(values))))
 
-    def new_user_pairs(self, user: tuple[tuple[np.ndarray, float], ...],
-                       movies: np.ndarray) -> np.ndarray:
-        return self._blend(m.to_rating(m.new_user_pairs(u, movies))
-                           for m, u in zip(self.members, user, strict=True))
+    def new_user_rows(self, user: BlendUser) -> np.ndarray:
+        return self.weights.combine((m.to_rating(m.new_user_rows(u))
+                                     for m, u in zip(self.members, user.members, strict=True)),
+                                    user.support, self._movie_support(slice(None)))
+
+    def new_user_pairs(self, user: BlendUser, movies: np.ndarray) -> np.ndarray:
+        return self.weights.combine((m.to_rating(m.new_user_pairs(u, movies))
+                                     for m, u in zip(self.members, user.members, strict=True)),
+                                    user.support, self._movie_support(movies))
 
     def movie_unit(self) -> np.ndarray:
         """The members' unit vectors side by side, over sqrt(members): the cosine of two

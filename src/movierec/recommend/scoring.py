@@ -18,9 +18,13 @@ For every model the numpy maths reproduces ``model.predict`` (the tests check th
     The encoded side's codes computed once from the stored ratings
     (:meth:`~movierec.models.AutoRecModel.linear_tables`), then
     ``rating = clip(u . m + b_u + b_m)``.
+``svdpp``
+    The same, with each user's implicit term added to their vector once
+    (:meth:`~movierec.models.SVDppModel.linear_tables`).
 ``blend``
     ``rating = intercept + sum_k w_k * rating_k`` over its members (:class:`BlendWeights`),
-    each member one of the above.
+    each member one of the above, with weights that depend on the user's and the movie's
+    support features when the blend has them (:mod:`movierec.models.blend`).
 
 Every rating is clipped to the rating range, as :func:`movierec.models.predict_ratings` does.
 Movies are *ranked* by the raw score, before the sigmoid and the clipping (the same order,
@@ -33,6 +37,7 @@ with no ties from saturation).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,7 +54,7 @@ Link = Literal["linear", "sigmoid"]
 
 _EMBEDDING_MODELS = ("dot", "dot-bias", "recommender-net", "mlp")
 """The models whose forward pass is written out here from their layers."""
-_LINEAR_TABLE_MODELS = ("autorec", "u-autorec")
+_LINEAR_TABLE_MODELS = ("autorec", "u-autorec", "svdpp")
 """The models that reduce to a biased dot product through their ``linear_tables()``."""
 
 
@@ -121,21 +126,62 @@ class ScoringWeights:
 
 @dataclass(frozen=True, eq=False)
 class BlendWeights:
-    """A blend's members as :class:`ScoringWeights`, and how their ratings combine:
-    ``rating = intercept + sum_k blend_weights[k] * rating_k``, clipped to the range."""
+    """A blend's members as :class:`ScoringWeights`, and how their ratings combine.
+
+    ``rating = intercept + a_u f_u + a_i f_i + sum_k (w_k + w_k^u f_u + w_k^i f_i) rating_k``,
+    clipped to the range (:mod:`movierec.models.blend`); without support features
+    (``support_weights`` None) ``rating = intercept + sum_k w_k rating_k``.
+
+    Attributes:
+        members: one :class:`ScoringWeights` per member.
+        blend_weights: ``w_k``.
+        intercept: the constant term.
+        rating_range: ``(min, max)``.
+        support_weights: ``(K, 2)`` ``[w_k^u, w_k^i]``, or None.
+        support_bias: ``(a_u, a_i)``.
+        user_support, movie_support: ``f_u`` per user, ``f_i`` per movie, or None.
+    """
 
     members: tuple[ScoringWeights, ...]
     blend_weights: tuple[float, ...]
     intercept: float
     rating_range: tuple[float, float]
+    support_weights: np.ndarray | None = None
+    support_bias: tuple[float, float] = (0.0, 0.0)
+    user_support: np.ndarray | None = None
+    movie_support: np.ndarray | None = None
 
     @classmethod
     def from_model(cls, model: keras.Model) -> BlendWeights:
-        """Copy the weights of a :class:`~movierec.models.BlendModel`'s members."""
+        """Copy the weights of a :class:`~movierec.models.BlendModel` and its members."""
+        support: dict[str, Any] = {}
+        if model.support_weights is not None:
+            support = {"support_weights": np.asarray(model.support_weights, np.float64),
+                       "support_bias": tuple(float(b) for b in model.support_bias),
+                       "user_support": _numpy(model.user_support),
+                       "movie_support": _numpy(model.movie_support)}
         return cls(members=tuple(ScoringWeights.from_model(m) for m in model.members),
                    blend_weights=tuple(float(w) for w in model.blend_weights),
                    intercept=float(model.intercept),
-                   rating_range=tuple(float(x) for x in model.rating_range))
+                   rating_range=tuple(float(x) for x in model.rating_range), **support)
+
+    def combine(self, ratings: Iterable[np.ndarray], user_support: Any = 0.0,
+                movie_support: Any = 0.0) -> np.ndarray:
+        """The blended (unclipped) ratings from the members' ``ratings``.
+
+        ``user_support`` and ``movie_support`` are the rows' ``f_u`` and ``f_i``, arrays that
+        broadcast against the ratings (or floats); ignored without support features.
+        """
+        if self.support_weights is None:
+            total = sum(w * r for w, r in zip(self.blend_weights, ratings, strict=True))
+            return (total + self.intercept).astype(np.float32)
+        f_u, f_i = user_support, movie_support
+        a_u, a_i = self.support_bias
+        total = self.intercept + a_u * f_u + a_i * f_i
+        for w, (w_u, w_i), r in zip(self.blend_weights, self.support_weights, ratings,
+                                    strict=True):
+            total = total + (w + w_u * f_u + w_i * f_i) * r
+        return np.asarray(total, np.float32)
 
 
 def weights_of(model: keras.Model) -> ScoringWeights | BlendWeights:
@@ -166,6 +212,13 @@ def _scorable_model_name(model: keras.Model) -> str:
     if name not in _EMBEDDING_MODELS + _LINEAR_TABLE_MODELS:
         raise MovierecError(f"no numpy scoring is defined for model {name!r}")
     return name
+
+
+def _numpy(variable: Any) -> np.ndarray:
+    """A Keras variable's value as a float32 numpy array."""
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(variable.value), dtype=np.float32)
 
 
 def _table(layer: Any) -> np.ndarray | None:
