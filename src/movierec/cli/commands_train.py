@@ -25,7 +25,7 @@ from movierec.training import EncodedSplit, TrainConfig
 console = wide_console()
 
 MODEL_HELP = ("dot, dot-bias, mlp, recommender-net or recommender-net-as-published (the "
-              "tutorial's); autorec, u-autorec or blend (blend: with --preset best).")
+              "tutorial's); autorec, u-autorec, svdpp or blend (blend: with --preset best).")
 PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (large-batch sparse "
                "training) or best (most accurate); see movierec.presets. Options given "
                "explicitly still win.")
