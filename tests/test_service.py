@@ -330,9 +330,11 @@ def test_malformed_json_is_422_not_500(client: TestClient) -> None:
 
 
 def test_cheap_scoring_runs_inline_with_the_same_answers(run_dir: Path) -> None:
-    """A tiny run scores in microseconds, so it skips the thread pool; answers do not change."""
-    inline, threaded = create_app(run_dir), create_app(run_dir, inline_ms=0)
-    assert inline.state.service.inline and not threaded.state.service.inline
+    """Scoring cheaper than inline_ms skips the thread pool; the answers do not change."""
+    inline, threaded = create_app(run_dir, inline_ms=1000), create_app(run_dir, inline_ms=0)
+    assert inline.state.service.inline == {"user", "new_user", "similar"}
+    assert threaded.state.service.inline == set()
+    assert set(threaded.state.service.scoring_seconds) == {"user", "new_user", "similar"}
     requests = [("GET", "/users/3/recommendations?k=5", None),
                 ("GET", "/movies/2/similar?k=4", None),
                 ("POST", "/recommendations", {"ratings": [{"movie_id": 1, "rating": 5}]}),

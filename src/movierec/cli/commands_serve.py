@@ -32,9 +32,10 @@ def serve_command(
     blas_threads: int = typer.Option(1, min=1, help="Threads of numpy's BLAS per scoring "
                                      "call; requests already score in parallel, so 1 avoids "
                                      "oversubscribing the cores."),
-    inline_ms: float = typer.Option(1.0, min=0.0, help="Score on the event loop when one "
-                                    "user scores faster than this many ms at start (cheaper "
-                                    "than a worker thread); 0: always in worker threads."),
+    inline_ms: float = typer.Option(1.0, min=0.0, help="Score on the event loop the kinds "
+                                    "of request that score faster than this many ms at start "
+                                    "(cheaper than a worker thread); 0: always in worker "
+                                    "threads."),
 ) -> None:
     """Serve recommendations over HTTP (JSON API at /docs) with a web page at /.
 
@@ -57,11 +58,13 @@ def serve_command(
         state = service.state.service
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        where = "on the event loop" if state.inline else "in worker threads"
+        timings = ", ".join(f"{kind.replace('_', ' ')} {seconds * 1000:.2f}"
+                            for kind, seconds in state.scoring_seconds.items())
         console.print(
             f"Serving {state.info['model']} on {state.info['dataset']} at "
-            f"http://{shown}:{bound_port}/ (API docs at /docs); one user scores in "
-            f"{state.scoring_seconds * 1000:.2f} ms, {where}. Ctrl+C stops.", highlight=False,
+            f"http://{shown}:{bound_port}/ (API docs at /docs); Ctrl+C stops.\n"
+            f"Scoring ms: {timings}; under {inline_ms:g} ms on the event loop, the rest in "
+            "worker threads.", highlight=False,
         )
         config = uvicorn.Config(service, log_level=log_level.lower(), access_log=False,
                                 timeout_graceful_shutdown=5)

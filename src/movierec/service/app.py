@@ -3,12 +3,14 @@
 :func:`create_app` loads the run once (model, encoders, movie table), warms the
 :class:`~movierec.recommend.Recommender` by scoring one user, and returns the app.
 
-Where scoring runs: the endpoints are ``async``, and a scoring call runs on the event loop
-itself when warm-up measured it cheaper than ``inline_ms`` (on latest-small one user
-scores in about 0.1 ms, less than the two thread hops and GIL hand-offs a worker thread
-costs: moving them inline took 8 clients on 2 cores from about 1,300 to 2,800 requests/s
-and p99 from 12 ms to 4 ms). Slower scoring (large catalogues) runs in the thread pool, so
-that one request's scoring never holds up the others. Title search always runs there.
+Where scoring runs: the endpoints are ``async``. Warm-up times each kind of scoring (a known
+user's recommendations, a new user's, similar movies), and the kinds cheaper than
+``inline_ms`` run on the event loop itself: on latest-small one user scores in about 0.1 ms,
+less than the two thread hops and GIL hand-offs a worker thread costs (moving them inline
+took 8 clients on 2 cores from about 1,300 to 2,800 requests/s and p99 from 12 ms to 4 ms).
+Slower kinds (large catalogues; a blend's new users, folded into every member) run in the
+thread pool, so that one request's scoring never holds up the others; so do title search
+and predictions, whose cost grows with the request.
 Known users' scores are computed once at start where the users x movies table fits in
 memory, which is what makes a blend (about 5 ms per user to score) as fast to serve.
 
@@ -157,9 +159,9 @@ class ServiceState:
     them only read the loaded arrays and tables).
 
     Attributes:
-        inline: whether :meth:`call` runs scoring on the event loop (set by
-            :func:`create_app` from :meth:`warm`'s timing) or in a worker thread.
-        scoring_seconds: one user's recommendations, as :meth:`warm` timed them (None if
+        inline: the kinds of scoring :meth:`call` runs on the event loop (set by
+            :func:`create_app` from :meth:`warm`'s timings); others run in a worker thread.
+        scoring_seconds: kind of scoring -> seconds, as :meth:`warm` timed them (empty if
             not warmed).
     """
 
@@ -178,12 +180,13 @@ class ServiceState:
         self._movie_index = {raw: i for i, raw in enumerate(movie_ids)}
         self._movie_at = [self.movie(raw) for raw in movie_ids]
         self.user_top_rated = lru_cache(maxsize=8192)(self._user_top_rated)
-        self.inline = False
-        self.scoring_seconds: float | None = None
+        self.inline: set[str] = set()
+        self.scoring_seconds: dict[str, float] = {}
 
-    async def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        """``function(*args)`` on the event loop if :attr:`inline`, else in a worker thread."""
-        if self.inline:
+    async def call(self, kind: str, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` on the event loop if ``kind`` is in :attr:`inline`, else in a
+        worker thread."""
+        if kind in self.inline:
             return function(*args)
         return await anyio.to_thread.run_sync(function, *args)
 
@@ -263,32 +266,36 @@ class ServiceState:
                 for item, score in zip(items[0].tolist(), scores[0].tolist(), strict=True)
                 if item >= 0 and math.isfinite(score)]
 
-    def warm(self) -> float:
+    def warm(self) -> dict[str, float]:
         """Score every known user once, keeping the table where it fits in memory
-        (:meth:`Recommender.precompute_scores`), then one user and one new user, so the
+        (:meth:`Recommender.precompute_scores`), then each kind of request once, so the
         first request pays no setup cost.
 
-        Returns the seconds one user's recommendations take once warm (the best of three
-        calls, so that a stray pause does not count), 0.0 if the run has no users.
+        Returns the seconds each kind of scoring takes once warm (``user``, ``new_user``,
+        ``similar``; the best of three calls, so that a stray pause does not count).
         """
-        seconds = 0.0
         self.recommender.precompute_scores()
+        seconds: dict[str, float] = {}
         if len(self.user_ids):
-            user = _plain(self.user_ids[0])
-            self.user_top_rated(user, 10)
-            self.recommend(user, 10)
-            seconds = min(_timed(self.recommend, user, 10) for _ in range(3))
+            seconds["user"] = _warm_seconds(self.user_recommendations,
+                                            _plain(self.user_ids[0]), 10, 10)
         if len(self.movies_encoder):
             movie = _plain(self.movies_encoder.ids[0])
-            self.recommender.recommend_new_user({movie: self.high}, k=10)
-            self.recommender.similar_movies(movie, k=10)
+            seconds["new_user"] = _warm_seconds(self.new_user_recommendations,
+                                                {movie: self.high}, 10)
+            seconds["similar"] = _warm_seconds(self.similar, movie, 10, 0)
         return seconds
 
 
-def _timed(function: Callable[..., Any], *args: Any) -> float:
-    started = perf_counter()
+def _warm_seconds(function: Callable[..., Any], *args: Any) -> float:
+    """Call ``function(*args)`` once, then return the fastest of three timed calls."""
     function(*args)
-    return perf_counter() - started
+    timings = []
+    for _ in range(3):
+        started = perf_counter()
+        function(*args)
+        timings.append(perf_counter() - started)
+    return min(timings)
 
 
 def create_app(
@@ -308,9 +315,9 @@ def create_app(
         warm: score one user before returning, so no request pays for first-call setup.
         worker_threads: how many requests score at once in the thread pool (None: the
             AnyIO default, 40). More than a few per core only adds switching.
-        inline_ms: score on the event loop if warm-up scored one user faster than this
-            many milliseconds, else in the thread pool (see the module docstring). 0, or
-            ``warm=False``, always uses the thread pool.
+        inline_ms: score on the event loop the kinds of request that warm-up scored faster
+            than this many milliseconds, the others in the thread pool (see the module
+            docstring). 0, or ``warm=False``, always uses the thread pool.
 
     Raises:
         MovierecError: the run is missing, incomplete, or its model does not load.
@@ -318,7 +325,8 @@ def create_app(
     state = ServiceState(*_load(source))
     if warm:
         state.scoring_seconds = state.warm()
-        state.inline = state.scoring_seconds * 1000.0 < inline_ms
+        state.inline = {kind for kind, seconds in state.scoring_seconds.items()
+                        if seconds * 1000.0 < inline_ms}
     info = state.info
     _, new_user_model = s.new_user_request_model(state.low, state.high)
 
@@ -399,7 +407,8 @@ def create_app(
     ) -> dict[str, Any]:
         """Top-``k`` movies for a known user (excluding those they rated), with their own
         highest-rated movies."""
-        return await state.call(state.user_recommendations, state.user_id(user_id), k, top)
+        return await state.call("user", state.user_recommendations, state.user_id(user_id), k,
+                                top)
 
     @app.post("/recommendations", response_model=s.NewUserRecommendations,
               responses=_BODY_ERRORS, tags=["users"])
@@ -409,7 +418,8 @@ def create_app(
         """Cold start: recommendations for a new user from a few ratings of known movies."""
         ratings = {state.movie_id(item.movie_id): float(item.rating)
                    for item in request.ratings}  # type: ignore[attr-defined]
-        return await state.call(state.new_user_recommendations, ratings, request.k)  # type: ignore[attr-defined]
+        return await state.call("new_user", state.new_user_recommendations, ratings,
+                                request.k)  # type: ignore[attr-defined]
 
     @app.get("/movies", response_model=s.MovieList, tags=["movies"])
     def list_movies(
@@ -437,7 +447,8 @@ def create_app(
                                           "least this many training ratings.")] = 0,
     ) -> dict[str, Any]:
         """The ``k`` movies whose learned embeddings are closest (cosine) to this one's."""
-        return await state.call(state.similar, state.movie_id(movie_id), k, min_ratings)
+        return await state.call("similar", state.similar, state.movie_id(movie_id), k,
+                                min_ratings)
 
     @app.post("/predict", response_model=s.PredictResponse, responses=_BODY_ERRORS,
               tags=["users"])
@@ -445,7 +456,7 @@ def create_app(
         """Predicted ratings for user/movie pairs (at most 1000 per request)."""
         users = [state.user_id(pair.user_id) for pair in request.pairs]
         movies = [state.movie_id(pair.movie_id) for pair in request.pairs]
-        return await state.call(state.predictions, users, movies)
+        return await state.call("predict", state.predictions, users, movies)
 
     app.openapi_tags = [
         {"name": "service", "description": "The loaded run."},
