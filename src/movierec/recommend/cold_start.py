@@ -104,8 +104,7 @@ def fold_in_embedding(weights: ScoringWeights, movies: np.ndarray, values: np.nd
 
 def _ridge_strength(weights: ScoringWeights, reg: float) -> float:
     """``lam = reg * mean |m|^2 / F``: ``reg`` pseudo-ratings of prior per direction."""
-    squared_norms = np.sum(weights.movie_vectors.astype(np.float64) ** 2, axis=1)
-    return max(reg * float(np.mean(squared_norms)) / weights.factors, 1e-8)
+    return max(reg * weights.movie_scale, 1e-8)
 
 
 def _logits(values: np.ndarray, rating_range: tuple[float, float]) -> np.ndarray:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -91,6 +92,13 @@ class ScoringWeights:
     @property
     def factors(self) -> int:
         return int(self.movie_vectors.shape[1])
+
+    @cached_property
+    def movie_scale(self) -> float:
+        """``mean |m|^2 / F``: the mean squared movie vector length per factor (computed once;
+        the unit of the cold-start ridge penalty)."""
+        squared_norms = np.sum(self.movie_vectors.astype(np.float64) ** 2, axis=1)
+        return float(np.mean(squared_norms)) / self.factors
 
     def user_bias_of(self, users: np.ndarray) -> np.ndarray:
         """The biases of user indices ``users``; zeros for a model without user biases."""
