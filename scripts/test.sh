@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 python -m pip install -q -e ".[test]"
 bash scripts/install-browser.sh
 ruff check src tests benchmarks
+lint-imports --no-cache   # the layering rule in pyproject.toml (docs/architecture.md)
 python -m pytest "$@"
 
 # torch 2.13.0 resolves to a CPU build on these machines; skip this leg with MOVIEREC_SKIP_TORCH=1.

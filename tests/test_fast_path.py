@@ -94,7 +94,7 @@ def test_autorec_trains_row_wise_and_stores_its_ratings(name, data):
     assert (stored > 0).sum() == len(train_pairs)
     mean_rmse = metrics.rmse(test_y, np.full_like(test_y, train_y.mean()))
     assert result.metrics["rmse"] < 0.8 * mean_rmse
-    tables = result.model.linear_tables()  # the same predictions as a biased dot product
+    tables = result.model.scoring_tables()  # the same predictions as a biased dot product
     u, m = test_pairs[:, 0], test_pairs[:, 1]
     dot = ((tables["user_vectors"][u] * tables["movie_vectors"][m]).sum(axis=1)
            + tables["user_bias"][u] + tables["movie_bias"][m])

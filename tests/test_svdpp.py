@@ -75,9 +75,9 @@ def test_predictions_follow_the_svdpp_formula(trained, data):
                                _by_hand(model, train_pairs, test_pairs), atol=1e-4)
 
 
-def test_linear_tables_give_the_same_ratings(trained, data):
+def test_scoring_tables_give_the_same_ratings(trained, data):
     test_pairs = data[2]
-    tables = trained.model.linear_tables()
+    tables = trained.model.scoring_tables()
     u, m = test_pairs[:, 0], test_pairs[:, 1]
     dot = ((tables["user_vectors"][u] * tables["movie_vectors"][m]).sum(axis=1)
            + tables["user_bias"][u] + tables["movie_bias"][m])

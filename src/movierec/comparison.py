@@ -23,11 +23,16 @@ from movierec import metrics
 from movierec.atomic import write_json
 from movierec.data import Dataset
 from movierec.errors import MovierecError
-from movierec.evaluation import evaluate_split, pair_scorer
+from movierec.evaluation import (
+    baseline_ranking_reports,
+    evaluate_split,
+    pair_scorer,
+    ranking_report,
+)
 from movierec.models import MODEL_NAMES, model_spec
 from movierec.models.baselines import BiasBaseline, GlobalMean
 from movierec.plots import plot_rmse_bars, plot_validation_curves
-from movierec.recommend import Recommender, baseline_ranking_reports, ranking_report
+from movierec.recommend import Recommender
 from movierec.runs import save_run
 from movierec.training import EncodedSplit, TrainConfig
 

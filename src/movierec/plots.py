@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from movierec.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "new_figure",
@@ -33,6 +34,10 @@ DPI = 120
 
 def new_figure(width: float = 8.0, height: float = 5.0) -> Figure:
     """A figure of ``width`` x ``height`` inches on an Agg canvas, laid out automatically."""
+    # matplotlib is imported on first use: loading a run (the service) never draws.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure
@@ -140,4 +145,6 @@ def plot_rmse_bars(rmse_by_model: dict[str, float], path: str | os.PathLike[str]
 
 def _epoch_axis(axes: Axes) -> None:
     axes.set_xlabel("epoch")
+    from matplotlib.ticker import MaxNLocator
+
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -22,6 +22,7 @@ __all__ = [
     "kfold",
     "leave_last_n",
     "ml100k_fold",
+    "random_positions",
     "random_split",
     "temporal_split",
     "validation_split",
@@ -58,9 +59,20 @@ def random_split(ratings: pd.DataFrame, test_size: float = 0.1, seed: int = 42) 
     random_state=seed)``: the test set is the first ``ceil(test_size * n)`` rows of
     ``RandomState(seed).permutation(n)`` and the training set the rest.
     """
-    n_test = _n_test(len(ratings), test_size)
-    order = np.random.RandomState(seed).permutation(len(ratings))
-    return Split(ratings.iloc[order[n_test:]], ratings.iloc[order[:n_test]], "random")
+    rest, held = random_positions(len(ratings), test_size, seed)
+    return Split(ratings.iloc[rest], ratings.iloc[held], "random")
+
+
+def random_positions(n: int, test_size: float = 0.1, seed: int = 42
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, test)`` row positions of :func:`random_split` for ``n`` rows: the test
+    positions are the first ``ceil(test_size * n)`` of ``RandomState(seed).permutation(n)``.
+
+    For callers that split aligned arrays rather than a frame (a blend's holdout).
+    """
+    n_test = _n_test(n, test_size)
+    order = np.random.RandomState(seed).permutation(n)
+    return order[n_test:], order[:n_test]
 
 
 def validation_split(train: pd.DataFrame, fraction: float = 0.1, seed: int = 42) -> Split:

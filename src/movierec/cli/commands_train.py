@@ -19,13 +19,16 @@ from movierec.cli.options import (
     wide_console,
 )
 from movierec.data import Dataset
+from movierec.models import MODEL_NAMES, model_names
 from movierec.splits import random_split
 from movierec.training import EncodedSplit, TrainConfig
 
 console = wide_console()
 
-MODEL_HELP = ("dot, dot-bias, mlp, recommender-net or recommender-net-as-published (the "
-              "tutorial's); autorec, u-autorec, svdpp or blend (blend: with --preset best).")
+TUTORIAL_MODELS = model_names(group="tutorial")
+MODEL_HELP = (f"{', '.join(TUTORIAL_MODELS)} (the tutorial's); "
+              f"{', '.join(n for n in MODEL_NAMES if n not in TUTORIAL_MODELS)} "
+              "(blend: with --preset best).")
 PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (large-batch sparse "
                "training) or best (most accurate); see movierec.presets. Options given "
                "explicitly still win.")
@@ -124,7 +127,7 @@ def compare_command(
     rating_col: RatingColOption = "rating",
     timestamp_col: TimestampColOption = "timestamp",
     models: str = typer.Option(
-        "dot,dot-bias,mlp,recommender-net,recommender-net-as-published,baselines",
+        ",".join([*TUTORIAL_MODELS, "baselines"]),
         help="Comma-separated models; 'baselines' adds global-mean and bias-baseline."),
     epochs: int = typer.Option(5, help="Epochs for every Keras model."),
     batch_size: int = typer.Option(64, help="Batch size for every Keras model."),
@@ -144,7 +147,6 @@ def compare_command(
     configs = None
     if preset:
         from movierec.comparison import expand_model_names
-        from movierec.models import MODEL_NAMES
         from movierec.presets import resolve_preset
 
         configs = {name: resolve_preset(preset, data.name, model=name, base=base,
@@ -202,8 +204,7 @@ def demo_command(
     console.rule("[bold]1. The data")
     render_summary(summarize(data, top=15), console)
     console.rule("[bold]2. Training and comparing the tutorial's models")
-    rows = run_comparison(data, ["dot", "dot-bias", "mlp", "recommender-net",
-                                 "recommender-net-as-published", "baselines"],
+    rows = run_comparison(data, [*TUTORIAL_MODELS, "baselines"],
                           TrainConfig(epochs=epochs, seed=seed), split_seed=42, out=out,
                           quiet=True)
     console.print(f"Loss curves: {out}/<model>/loss.png; validation curves: "

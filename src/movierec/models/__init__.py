@@ -1,19 +1,11 @@
 """The recommender models: the tutorial's Keras models and numpy baselines.
 
-Keras models (all take int32 ``(batch, 2)`` = ``[user_index, movie_index]`` and return
-``(batch, 1)``):
-
-======================================  ===========================================================
-``dot``                                 V1: dot product of user and movie vectors, rating units
-``dot-bias``                            V2: dot product + biases, sigmoid scaled to the range
-``mlp``                                 V3: concatenated vectors through Dense(10), scaled
-``recommender-net``                     V4: keras.io RecommenderNet, sigmoid in [0, 1], BCE
-``recommender-net-as-published``        V4 with keras.io's batch-contracting ``tensordot`` bug
-======================================  ===========================================================
-
-Beyond the tutorial's: ``autorec`` and ``u-autorec`` (:mod:`movierec.models.autorec`),
-``svdpp`` (:mod:`movierec.models.svdpp`) and ``blend`` (:mod:`movierec.models.blend`), which
-the ``best`` preset combines.
+Keras models all take int32 ``(batch, 2)`` = ``[user_index, movie_index]`` and return
+``(batch, 1)``. Each is declared once, with
+:func:`~movierec.models.registry.register_model` on its class: ``MODEL_NAMES`` lists them and
+``model_spec(name)`` says how each trains, what it outputs and how it is scored. The
+tutorial's V1-V4 are in :mod:`~movierec.models.embedding`; AutoRec, SVD++ and the blend,
+which the presets use, in modules of their own.
 
 Saved models reload with ``keras.saving.load_model(path, safe_mode=True)`` once this
 package is imported (importing it registers the classes).
@@ -30,8 +22,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import importlib
+import pkgutil
 
 import keras
 import numpy as np
@@ -40,7 +32,6 @@ from movierec.errors import UnknownIdError
 from movierec.models.autorec import AutoRecModel, UserAutoRecModel
 from movierec.models.blend import BlendModel
 from movierec.models.embedding import (
-    MODEL_CLASSES,
     DotBiasModel,
     DotModel,
     EmbeddingModel,
@@ -49,12 +40,14 @@ from movierec.models.embedding import (
     RecommenderNetAsPublished,
 )
 from movierec.models.layers import ScaleToRange
+from movierec.models.registry import ModelSpec, model_class, model_names, model_spec
 from movierec.models.sparse import SparseAdagrad
 from movierec.models.svdpp import SVDppModel
 
-# The models beyond the tutorial's.
-MODEL_CLASSES.update({"autorec": AutoRecModel, "u-autorec": UserAutoRecModel, "svdpp": SVDppModel,
-                      "blend": BlendModel})
+# Every module of this package is imported, so that a model class in a new module registers
+# itself (register_model is the one place a model is declared).
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "MODEL_NAMES",
@@ -72,79 +65,15 @@ __all__ = [
     "SparseAdagrad",
     "UserAutoRecModel",
     "build_model",
+    "model_class",
+    "model_names",
     "model_spec",
     "predict_ratings",
     "training_targets",
 ]
 
-MODEL_NAMES = ("dot", "dot-bias", "mlp", "recommender-net", "recommender-net-as-published",
-               "autorec", "u-autorec", "svdpp", "blend")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """How a model is trained and what its output means.
-
-    Attributes:
-        name: the model's name in ``MODEL_NAMES``.
-        loss: the Keras loss to compile with, ``"mse"`` or ``"binary_crossentropy"``.
-        output: ``"rating"`` (rating units) or ``"unit"`` (sigmoid in [0, 1], trained on
-            ratings scaled to [0, 1] by :func:`training_targets`).
-        batch_dependent: True when a row's prediction depends on the rest of its batch
-            (only ``recommender-net-as-published``).
-        description: one line for listings and reports.
-    """
-
-    name: str
-    loss: str
-    output: Literal["rating", "unit"]
-    batch_dependent: bool
-    description: str
-
-
-_SPECS = {
-    spec.name: spec
-    for spec in (
-        ModelSpec("dot", "mse", "rating", False,
-                  "V1: dot product of user and movie factors, in rating units"),
-        ModelSpec("dot-bias", "mse", "rating", False,
-                  "V2: dot product plus user and movie biases, sigmoid scaled to the range"),
-        ModelSpec("mlp", "mse", "rating", False,
-                  "V3: concatenated factors through Dense(10, relu), sigmoid scaled"),
-        ModelSpec("recommender-net", "binary_crossentropy", "unit", False,
-                  "V4: keras.io RecommenderNet (per-row dot + biases, sigmoid), trained with BCE"),
-        ModelSpec("recommender-net-as-published", "binary_crossentropy", "unit", True,
-                  "V4 as keras.io publishes it: tensordot sums over the batch (kept to show "
-                  "the bug)"),
-        ModelSpec("autorec", "mse", "rating", False,
-                  "I-AutoRec: each movie's rating vector through a sigmoid code (+ movie "
-                  "embedding), decoded per user; trained item-wise"),
-        ModelSpec("u-autorec", "mse", "rating", False,
-                  "U-AutoRec: each user's rating vector through a sigmoid code (+ user "
-                  "embedding), decoded per movie; trained user-wise"),
-        ModelSpec("svdpp", "mse", "rating", False,
-                  "SVD++: biased factors, each user's vector plus the implicit factors of the "
-                  "movies they rated"),
-        ModelSpec("blend", "mse", "rating", False,
-                  "a least-squares blend of several models, weights fitted on ratings held "
-                  "out of the training data"),
-    )
-}
-assert tuple(_SPECS) == MODEL_NAMES == tuple(MODEL_CLASSES)
-
-
-def model_spec(name: str) -> ModelSpec:
-    """The :class:`ModelSpec` of model ``name``.
-
-    Raises:
-        ValueError: ``name`` is not in ``MODEL_NAMES``.
-    """
-    try:
-        return _SPECS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}"
-        ) from None
+MODEL_NAMES = model_names()
+"""Every registered model, in registration order (derived from the registry)."""
 
 
 def build_model(
@@ -160,7 +89,7 @@ def build_model(
     """Build model ``name`` with its weights created; compile it with ``model_spec(name).loss``.
 
     Args:
-        name: one of ``MODEL_NAMES``.
+        name: a registered model (one of ``MODEL_NAMES``).
         n_users, n_movies: embedding table sizes (the encoders' lengths).
         factors: length of the factor vectors.
         l2: L2 penalty on the factor tables.
@@ -171,9 +100,7 @@ def build_model(
         An uncompiled :class:`EmbeddingModel` whose input is int32 ``(batch, 2)`` and whose
         output is ``(batch, 1)``.
     """
-    cls = MODEL_CLASSES.get(name) if isinstance(name, str) else None
-    if cls is None:
-        model_spec(name)  # raises the ValueError listing the names
+    cls = model_class(name)
     model = cls(n_users, n_movies, factors=factors, l2=l2, rating_range=rating_range, seed=seed)
     model.build((None, 2))
     return model

@@ -34,7 +34,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from movierec.models.embedding import EmbeddingModel
+from movierec.models.embedding import EmbeddingModel, value_of
+from movierec.models.registry import register_model
 
 __all__ = ["MAX_CELLS", "AutoRecModel", "UserAutoRecModel"]
 
@@ -46,7 +47,11 @@ SHRINKAGE = 5.0
 """Ratings' worth of the global mean added to each decoded row's mean (its starting bias)."""
 
 
-@keras.saving.register_keras_serializable(package="movierec")
+@register_model(
+    "autorec",
+    description="I-AutoRec: each movie's rating vector through a sigmoid code (+ movie "
+                "embedding), decoded per user; trained item-wise",
+)
 class AutoRecModel(EmbeddingModel):
     """I-AutoRec with a movie embedding and biases (see the module docstring).
 
@@ -61,7 +66,6 @@ class AutoRecModel(EmbeddingModel):
         item_ratings: non-trainable ``(n_movies, n_users)`` training ratings (0: unrated).
     """
 
-    model_name = "autorec"
     use_bias = True
     user_based: ClassVar[bool] = False
     """Encode users' rating vectors (U-AutoRec) instead of movies' (I-AutoRec)."""
@@ -138,20 +142,17 @@ class AutoRecModel(EmbeddingModel):
         return ops.add(ops.sum(ops.multiply(code, other), axis=-1, keepdims=True),
                        self.biases(users, movies))
 
-    def linear_tables(self) -> dict[str, np.ndarray]:
+    def scoring_tables(self) -> dict[str, Any]:
         """The model as a biased dot product, for scoring with numpy.
 
         ``rating(u, i) = user_vectors[u] . movie_vectors[i] + user_bias[u] + movie_bias[i]``
         (linear link, then clipped to the range): the encoded side's codes are computed once
         from the stored ratings. A numpy recommender can rank with these like dot-bias.
         """
-        def numpy(weight) -> np.ndarray:
-            return np.asarray(ops.convert_to_numpy(weight), dtype=np.float32)
-
-        ratings = numpy(self.item_ratings)
-        encoder, encoder_bias = numpy(self.encoder), numpy(self.encoder_bias)
-        users = numpy(self.user_embedding.embeddings)
-        movies = numpy(self.movie_embedding.embeddings)
+        ratings = value_of(self.item_ratings)
+        encoder, encoder_bias = value_of(self.encoder), value_of(self.encoder_bias)
+        users = value_of(self.user_embedding.embeddings)
+        movies = value_of(self.movie_embedding.embeddings)
         if self.user_based:
             codes = 1.0 / (1.0 + np.exp(-(ratings.T @ encoder + users + encoder_bias)))
             users = codes.astype(np.float32)
@@ -159,8 +160,9 @@ class AutoRecModel(EmbeddingModel):
             codes = 1.0 / (1.0 + np.exp(-(ratings @ encoder + movies + encoder_bias)))
             movies = codes.astype(np.float32)
         return {"user_vectors": users, "movie_vectors": movies,
-                "user_bias": numpy(self.user_bias.embeddings).reshape(-1),
-                "movie_bias": numpy(self.movie_bias.embeddings).reshape(-1)}
+                "user_bias": value_of(self.user_bias.embeddings).reshape(-1),
+                "movie_bias": value_of(self.movie_bias.embeddings).reshape(-1),
+                "link": "linear"}
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) == 1:
@@ -222,7 +224,11 @@ class AutoRecModel(EmbeddingModel):
         return loss
 
 
-@keras.saving.register_keras_serializable(package="movierec")
+@register_model(
+    "u-autorec",
+    description="U-AutoRec: each user's rating vector through a sigmoid code (+ user "
+                "embedding), decoded per movie; trained user-wise",
+)
 class UserAutoRecModel(AutoRecModel):
     """``u-autorec``: U-AutoRec, each user's rating vector encoded, decoded per movie.
 
@@ -230,5 +236,4 @@ class UserAutoRecModel(AutoRecModel):
     ``e_u`` = user_embedding and ``v_i`` = movie_embedding; trained user-wise.
     """
 
-    model_name = "u-autorec"
     user_based = True

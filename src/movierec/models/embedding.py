@@ -19,9 +19,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import keras
+import numpy as np
 from keras import ops
 
 from movierec.models.layers import ScaleToRange
+from movierec.models.registry import ModelSpec, register_model
 
 # Offsets added to the model's seed, one per random component, so that the user and movie
 # tables (same shape, same initializer) do not start identical.
@@ -32,7 +34,8 @@ _HIDDEN, _OUTPUT, _EMBEDDING_DROPOUT, _HIDDEN_DROPOUT = 4, 5, 6, 7
 class EmbeddingModel(keras.Model):
     """Base class: configuration, user/movie factor tables and (optionally) bias tables.
 
-    Subclasses set :attr:`model_name` (a name in ``MODEL_NAMES``) and :attr:`use_bias`, and
+    Subclasses are registered with :func:`~movierec.models.registry.register_model` (which
+    sets :attr:`model_name` and :attr:`spec`), set :attr:`use_bias` and :attr:`link`, and
     implement :meth:`score`. They are not meant to be built directly: use
     :func:`movierec.models.build_model`.
 
@@ -52,7 +55,11 @@ class EmbeddingModel(keras.Model):
     """
 
     model_name: ClassVar[str] = ""
+    spec: ClassVar[ModelSpec]
     use_bias: ClassVar[bool] = False
+    link: ClassVar[str] = "sigmoid"
+    """How the raw score ``u . m (+ b_u + b_m)`` becomes a rating: ``"linear"`` (it is the
+    rating) or ``"sigmoid"`` (``min + (max - min) * sigmoid(score)``)."""
 
     def __init__(
         self,
@@ -149,6 +156,24 @@ class EmbeddingModel(keras.Model):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)
 
+    # -- numpy scoring ----------------------------------------------------------------------
+
+    def scoring_tables(self) -> dict[str, Any]:
+        """The weights the numpy recommender scores with, as float32 arrays.
+
+        ``user_vectors`` ``(n_users, F)``, ``movie_vectors`` ``(n_movies, F)``,
+        ``user_bias``/``movie_bias`` (``(n,)`` or None) and ``link``; the keys are
+        :class:`movierec.recommend.scoring.ScoringWeights`' fields. A model whose score is
+        not a biased dot product of its own tables overrides this (see ``mlp``, ``autorec``).
+        """
+        return {
+            "user_vectors": table_of(self.user_embedding),
+            "movie_vectors": table_of(self.movie_embedding),
+            "user_bias": None if self.user_bias is None else table_of(self.user_bias)[:, 0],
+            "movie_bias": None if self.movie_bias is None else table_of(self.movie_bias)[:, 0],
+            "link": self.link,
+        }
+
     # -- serialization --------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
@@ -166,19 +191,34 @@ class EmbeddingModel(keras.Model):
         return config
 
 
+def table_of(layer: keras.layers.Layer) -> np.ndarray:
+    """A layer's first weight (an embedding table, a kernel) as a float32 numpy array."""
+    return np.asarray(layer.get_weights()[0], dtype=np.float32)
+
+
+def value_of(weight: Any) -> np.ndarray:
+    """A Keras variable's (or tensor's) value as a float32 numpy array."""
+    return np.asarray(ops.convert_to_numpy(weight), dtype=np.float32)
+
+
 def _row_dot(user_vector, movie_vector):
     """Per-row dot product: ``(batch, factors) x (batch, factors) -> (batch, 1)``."""
     return ops.sum(ops.multiply(user_vector, movie_vector), axis=-1, keepdims=True)
 
 
-@keras.saving.register_keras_serializable(package="movierec")
+@register_model(
+    "dot",
+    group="tutorial",
+    description="V1: dot product of user and movie factors, in rating units",
+)
 class DotModel(EmbeddingModel):
     """V1 (``dot``): the dot product of the user and movie vectors, in rating units.
 
     No bias and no activation; trained with MSE on raw ratings.
     """
 
-    model_name = "dot"
+    link = "linear"
+
 
     def score(self, user_vector, movie_vector, users, movies, training: bool):
         return _row_dot(user_vector, movie_vector)
@@ -192,14 +232,17 @@ class _ScaledModel(EmbeddingModel):
         self.scale = ScaleToRange(*self.rating_range, name="scale_to_range")
 
 
-@keras.saving.register_keras_serializable(package="movierec")
+@register_model(
+    "dot-bias",
+    group="tutorial",
+    description="V2: dot product plus user and movie biases, sigmoid scaled to the range",
+)
 class DotBiasModel(_ScaledModel):
     """V2 (``dot-bias``): dot product plus user and movie biases, sigmoid, scaled to range.
 
     ``rating = min + (max - min) * sigmoid(u . m + b_u + b_m)``; trained with MSE.
     """
 
-    model_name = "dot-bias"
     use_bias = True
 
     def score(self, user_vector, movie_vector, users, movies, training: bool):
@@ -207,7 +250,11 @@ class DotBiasModel(_ScaledModel):
         return self.scale(ops.sigmoid(logit))
 
 
-@keras.saving.register_keras_serializable(package="movierec")
+@register_model(
+    "mlp",
+    group="tutorial",
+    description="V3: concatenated factors through Dense(10, relu), sigmoid scaled",
+)
 class MLPModel(_ScaledModel):
     """V3 (``mlp``): concatenated vectors through a small network, scaled to the range.
 
@@ -225,7 +272,6 @@ class MLPModel(_ScaledModel):
         output_layer: the ``Dense(1, sigmoid)`` layer.
     """
 
-    model_name = "mlp"
 
     def __init__(
         self,
@@ -275,6 +321,19 @@ class MLPModel(_ScaledModel):
         if not self.output_layer.built:
             self.output_layer.build((None, self.hidden_units))
 
+    def scoring_tables(self) -> dict[str, Any]:
+        """The factor tables plus both Dense layers (``hidden_kernel`` ``(2F, H)``, user
+        rows first, ``hidden_bias``, ``output_kernel`` ``(H,)``, ``output_bias``)."""
+        kernel, bias = self.hidden.get_weights()
+        out_kernel, out_bias = self.output_layer.get_weights()
+        return {
+            **super().scoring_tables(),
+            "hidden_kernel": np.asarray(kernel, np.float32),
+            "hidden_bias": np.asarray(bias, np.float32),
+            "output_kernel": np.asarray(out_kernel, np.float32).reshape(-1),
+            "output_bias": float(np.asarray(out_bias).reshape(-1)[0]),
+        }
+
     def score(self, user_vector, movie_vector, users, movies, training: bool):
         x = ops.concatenate([user_vector, movie_vector], axis=-1)
         x = self.dropout_embeddings(x, training=training)
@@ -293,7 +352,12 @@ class MLPModel(_ScaledModel):
         return config
 
 
-@keras.saving.register_keras_serializable(package="movierec")
+@register_model(
+    "recommender-net",
+    group="tutorial",
+    loss="binary_crossentropy", output="unit",
+    description="V4: keras.io RecommenderNet (per-row dot + biases, sigmoid), trained with BCE",
+)
 class RecommenderNet(EmbeddingModel):
     """V4 (``recommender-net``): the keras.io RecommenderNet with a per-row dot product.
 
@@ -302,14 +366,18 @@ class RecommenderNet(EmbeddingModel):
     scales predictions back to rating units.
     """
 
-    model_name = "recommender-net"
     use_bias = True
 
     def score(self, user_vector, movie_vector, users, movies, training: bool):
         return ops.sigmoid(ops.add(_row_dot(user_vector, movie_vector), self.biases(users, movies)))
 
 
-@keras.saving.register_keras_serializable(package="movierec")
+@register_model(
+    "recommender-net-as-published",
+    group="tutorial",
+    loss="binary_crossentropy", output="unit", batch_dependent=True,
+    description="V4 as keras.io publishes it: tensordot sums over the batch (kept to show the bug)",
+)
 class RecommenderNetAsPublished(RecommenderNet):
     """``recommender-net-as-published``: RecommenderNet exactly as keras.io publishes it.
 
@@ -324,15 +392,7 @@ class RecommenderNetAsPublished(RecommenderNet):
     score it in batches of the size it was trained with (``predict_ratings``' batch_size).
     """
 
-    model_name = "recommender-net-as-published"
 
     def score(self, user_vector, movie_vector, users, movies, training: bool):
         dot_user_movie = ops.tensordot(user_vector, movie_vector, 2)  # the published bug
         return ops.sigmoid(ops.add(dot_user_movie, self.biases(users, movies)))
-
-
-MODEL_CLASSES: dict[str, type[EmbeddingModel]] = {
-    cls.model_name: cls
-    for cls in (DotModel, DotBiasModel, MLPModel, RecommenderNet, RecommenderNetAsPublished)
-}
-"""Model name (as in ``MODEL_NAMES``) -> class."""

@@ -36,14 +36,19 @@ import numpy as np
 from keras import ops
 
 from movierec.models.autorec import MAX_CELLS
-from movierec.models.embedding import EmbeddingModel
+from movierec.models.embedding import EmbeddingModel, value_of
+from movierec.models.registry import register_model
 
 __all__ = ["SVDppModel"]
 
 _IMPLICIT = 9  # seed offset beyond EmbeddingModel's (and AutoRec's encoder)
 
 
-@keras.saving.register_keras_serializable(package="movierec")
+@register_model(
+    "svdpp",
+    description="SVD++: biased factors, each user's vector plus the implicit factors of "
+                "the movies they rated",
+)
 class SVDppModel(EmbeddingModel):
     """SVD++ (see the module docstring).
 
@@ -58,7 +63,6 @@ class SVDppModel(EmbeddingModel):
             ``j`` in training, else 0.
     """
 
-    model_name = "svdpp"
     use_bias = True
 
     def __init__(self, n_users: int, n_movies: int, factors: int = 50, l2: float = 1e-6,
@@ -101,22 +105,20 @@ class SVDppModel(EmbeddingModel):
                       keepdims=True)
         return ops.add(ops.add(dot, self.biases(users, movies)), self.global_bias)
 
-    def linear_tables(self) -> dict[str, np.ndarray]:
+    def scoring_tables(self) -> dict[str, Any]:
         """The model as a biased dot product, for scoring with numpy.
 
         ``rating(u, i) = user_vectors[u] . movie_vectors[i] + user_bias[u] + movie_bias[i]``
         (linear link, then clipped to the range): each user's vector already includes its
         implicit term, and the user bias the global offset.
         """
-        def numpy(weight) -> np.ndarray:
-            return np.asarray(ops.convert_to_numpy(weight), dtype=np.float32)
-
-        users = (numpy(self.user_embedding.embeddings)
-                 + numpy(self.implicit) @ numpy(self.implicit_factors))
-        return {"user_vectors": users, "movie_vectors": numpy(self.movie_embedding.embeddings),
-                "user_bias": (numpy(self.user_bias.embeddings).reshape(-1)
-                              + numpy(self.global_bias)),
-                "movie_bias": numpy(self.movie_bias.embeddings).reshape(-1)}
+        users = (value_of(self.user_embedding.embeddings)
+                 + value_of(self.implicit) @ value_of(self.implicit_factors))
+        return {"user_vectors": users, "movie_vectors": value_of(self.movie_embedding.embeddings),
+                "user_bias": (value_of(self.user_bias.embeddings).reshape(-1)
+                              + value_of(self.global_bias)),
+                "movie_bias": value_of(self.movie_bias.embeddings).reshape(-1),
+                "link": "linear"}
 
     def training_examples(self, pairs: np.ndarray, ratings: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray]:

@@ -14,9 +14,8 @@ Modules:
 * :mod:`~movierec.recommend.ids`: raw ids <-> indices;
 * :mod:`~movierec.recommend.recommender`: the :class:`Recommender` facade.
 
-The top-K itself is :func:`movierec.topk.top_k_rows`, shared with the evaluation.
-``ranking_report`` and ``baseline_ranking_reports`` live in :mod:`movierec.evaluation` and
-are re-exported here for existing callers.
+The top-K itself is :func:`movierec.topk.top_k_rows`, shared with the evaluation (which
+sits above this package and uses it; nothing here imports the evaluation).
 
 Example:
     >>> from movierec.runs import load_run                       # doctest: +SKIP
@@ -24,7 +23,6 @@ Example:
     >>> ids, ratings = rec.recommend([68], k=10)                # doctest: +SKIP
 """
 
-from movierec.evaluation.reports import baseline_ranking_reports, ranking_report
 from movierec.recommend.history import DAMPING
 from movierec.recommend.recommender import Recommender
 from movierec.recommend.scoring import ScoringWeights
@@ -33,6 +31,4 @@ __all__ = [
     "DAMPING",
     "Recommender",
     "ScoringWeights",
-    "baseline_ranking_reports",
-    "ranking_report",
 ]

@@ -6,7 +6,7 @@ two ratings give a sensible, not extreme, user.
 
 * ``dot``, ``autorec`` and ``u-autorec``, linear outputs (:func:`fold_in_embedding`): ridge
   regression of the ratings on the rated movies' vectors (the AutoRecs' from
-  ``linear_tables()``), ``min_{u, b} sum_j (u . m_j + b + b_j - r_j)^2 + lam |u - u0|^2 +
+  ``scoring_tables()``), ``min_{u, b} sum_j (u . m_j + b + b_j - r_j)^2 + lam |u - u0|^2 +
   reg (b - b0)^2``, without the biases for ``dot``. For U-AutoRec, whose trained users'
   vectors are codes of their rating vectors, this fits the code directly.
 * ``dot-bias`` and ``recommender-net``, sigmoid outputs (:func:`fold_in_embedding`): the

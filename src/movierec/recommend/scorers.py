@@ -22,6 +22,7 @@ import numpy as np
 
 from movierec.recommend.cold_start import UserPrior, fold_in_embedding, fold_in_mlp
 from movierec.recommend.scoring import BlendWeights, NumpyScorer, ScoringWeights
+from movierec.support import support_of
 
 __all__ = ["BlendScorer", "BlendUser", "FactorScorer", "scorer_for"]
 
@@ -141,8 +142,6 @@ class BlendScorer:
 
     def fold_in(self, movies: np.ndarray, values: np.ndarray, **options: Any) -> BlendUser:
         """The user folded into every member, with the support of ``len(values)`` ratings."""
-        from movierec.models.blend import support_of
-
         return BlendUser(tuple(m.fold_in(movies, values, **options) for m in self.members),
                          float(support_of(len(values))))
 

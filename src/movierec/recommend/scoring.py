@@ -16,11 +16,11 @@ For every model the numpy maths reproduces ``model.predict`` (the tests check th
     ``rating = min + (max - min) * sigmoid(h . w + c)``.
 ``autorec``, ``u-autorec``
     The encoded side's codes computed once from the stored ratings
-    (:meth:`~movierec.models.AutoRecModel.linear_tables`), then
+    (:meth:`~movierec.models.AutoRecModel.scoring_tables`), then
     ``rating = clip(u . m + b_u + b_m)``.
 ``svdpp``
     The same, with each user's implicit term added to their vector once
-    (:meth:`~movierec.models.SVDppModel.linear_tables`).
+    (:meth:`~movierec.models.SVDppModel.scoring_tables`).
 ``blend``
     ``rating = intercept + sum_k w_k * rating_k`` over its members (:class:`BlendWeights`),
     each member one of the above, with weights that depend on the user's and the movie's
@@ -40,23 +40,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from movierec.errors import MovierecError
-
-if TYPE_CHECKING:
-    import keras
+from movierec.models import EmbeddingModel
+from movierec.models.embedding import value_of
 
 __all__ = ["BlendWeights", "Link", "NumpyScorer", "ScoringWeights", "weights_of"]
 
 Link = Literal["linear", "sigmoid"]
-
-_EMBEDDING_MODELS = ("dot", "dot-bias", "recommender-net", "mlp")
-"""The models whose forward pass is written out here from their layers."""
-_LINEAR_TABLE_MODELS = ("autorec", "u-autorec", "svdpp")
-"""The models that reduce to a biased dot product through their ``linear_tables()``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,29 +101,15 @@ class ScoringWeights:
         return self.user_bias[users]
 
     @classmethod
-    def from_model(cls, model: keras.Model) -> ScoringWeights:
+    def from_model(cls, model: EmbeddingModel) -> ScoringWeights:
         """Copy the weights of a movierec model.
 
         Raises:
             MovierecError: the model is ``recommender-net-as-published`` (batch-dependent,
                 no per-pair score) or not one of movierec's embedding models.
         """
-        name = _scorable_model_name(model)
-        if name in _LINEAR_TABLE_MODELS:
-            return cls(rating_range=tuple(float(x) for x in model.rating_range),
-                       link="linear", **model.linear_tables())
-        user_bias, movie_bias = _table(model.user_bias), _table(model.movie_bias)
-        weights: dict[str, Any] = {
-            "user_vectors": _table(model.user_embedding),
-            "movie_vectors": _table(model.movie_embedding),
-            "rating_range": tuple(float(x) for x in model.rating_range),
-            "link": "linear" if name == "dot" else "sigmoid",
-            "user_bias": None if user_bias is None else user_bias.reshape(-1),
-            "movie_bias": None if movie_bias is None else movie_bias.reshape(-1),
-        }
-        if name == "mlp":
-            weights.update(_mlp_layers(model))
-        return cls(**weights)
+        _check_scorable(model, "factors")
+        return cls(rating_range=_rating_range(model), **model.scoring_tables())
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,18 +140,19 @@ class BlendWeights:
     movie_support: np.ndarray | None = None
 
     @classmethod
-    def from_model(cls, model: keras.Model) -> BlendWeights:
+    def from_model(cls, model: EmbeddingModel) -> BlendWeights:
         """Copy the weights of a :class:`~movierec.models.BlendModel` and its members."""
         support: dict[str, Any] = {}
         if model.support_weights is not None:
             support = {"support_weights": np.asarray(model.support_weights, np.float64),
                        "support_bias": tuple(float(b) for b in model.support_bias),
-                       "user_support": _numpy(model.user_support),
-                       "movie_support": _numpy(model.movie_support)}
+                       "user_support": value_of(model.user_support),
+                       "movie_support": value_of(model.movie_support)}
+        _check_scorable(model, "blend")
         return cls(members=tuple(ScoringWeights.from_model(m) for m in model.members),
                    blend_weights=tuple(float(w) for w in model.blend_weights),
-                   intercept=float(model.intercept),
-                   rating_range=tuple(float(x) for x in model.rating_range), **support)
+                   intercept=float(model.intercept), rating_range=_rating_range(model),
+                   **support)
 
     def combine(self, ratings: Iterable[np.ndarray], user_support: Any = 0.0,
                 movie_support: Any = 0.0) -> np.ndarray:
@@ -192,59 +173,44 @@ class BlendWeights:
         return np.asarray(total, np.float32)
 
 
-def weights_of(model: keras.Model) -> ScoringWeights | BlendWeights:
-    """A movierec model's weights for numpy scoring: :class:`BlendWeights` for a blend,
-    :class:`ScoringWeights` for any other model (see :meth:`ScoringWeights.from_model`)."""
-    if getattr(model, "model_name", None) == "blend":
+def weights_of(model: EmbeddingModel) -> ScoringWeights | BlendWeights:
+    """A movierec model's weights for numpy scoring, as its registration says
+    (:attr:`movierec.models.ModelSpec.scoring`): :class:`BlendWeights` for a blend,
+    :class:`ScoringWeights` for a model scored from its factor tables.
+
+    Raises:
+        MovierecError: the model cannot be scored from its weights (see
+            :func:`_check_scorable`).
+    """
+    if _check_scorable(model) == "blend":
         return BlendWeights.from_model(model)
     return ScoringWeights.from_model(model)
 
 
-def _scorable_model_name(model: keras.Model) -> str:
-    """The model's registered name, if its forward pass is written out here."""
-    from movierec.models import EmbeddingModel, model_spec
-
+def _check_scorable(model: Any, expected: str | None = None) -> str:
+    """The model's registered scoring kind, or a clear error when it has none."""
     if not isinstance(model, EmbeddingModel):
         raise MovierecError(
             f"cannot score a {type(model).__name__}; recommendations need one of "
-            "movierec's embedding models"
+            "movierec's models"
         )
-    name = model.model_name
-    if model_spec(name).batch_dependent:
+    spec = model.spec
+    if spec.batch_dependent:
         raise MovierecError(
-            f"{name} cannot recommend: its published dot product sums over the whole "
+            f"{spec.name} cannot recommend: its published dot product sums over the whole "
             "batch, so a (user, movie) pair has no score of its own. It exists only to "
             "show that bug in the comparison; recommend with recommender-net (the "
             "corrected model) or dot-bias instead"
         )
-    if name not in _EMBEDDING_MODELS + _LINEAR_TABLE_MODELS:
-        raise MovierecError(f"no numpy scoring is defined for model {name!r}")
-    return name
+    if spec.scoring == "none" or (expected is not None and spec.scoring != expected):
+        raise MovierecError(f"no numpy scoring of kind {expected or spec.scoring!r} is "
+                            f"defined for model {spec.name!r}")
+    return spec.scoring
 
 
-def _numpy(variable: Any) -> np.ndarray:
-    """A Keras variable's value as a float32 numpy array."""
-    import keras
-
-    return np.asarray(keras.ops.convert_to_numpy(variable.value), dtype=np.float32)
-
-
-def _table(layer: Any) -> np.ndarray | None:
-    """An embedding layer's table as float32, or None for a missing layer."""
-    if layer is None:
-        return None
-    return np.asarray(layer.get_weights()[0], dtype=np.float32)
-
-
-def _mlp_layers(model: keras.Model) -> dict[str, Any]:
-    kernel, bias = model.hidden.get_weights()
-    out_kernel, out_bias = model.output_layer.get_weights()
-    return {
-        "hidden_kernel": np.asarray(kernel, np.float32),
-        "hidden_bias": np.asarray(bias, np.float32),
-        "output_kernel": np.asarray(out_kernel, np.float32).reshape(-1),
-        "output_bias": float(np.asarray(out_bias).reshape(-1)[0]),
-    }
+def _rating_range(model: EmbeddingModel) -> tuple[float, float]:
+    low, high = model.rating_range
+    return float(low), float(high)
 
 
 class NumpyScorer:

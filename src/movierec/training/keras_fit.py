@@ -1,9 +1,8 @@
-"""Training the Keras models on in-memory arrays, with validation metrics in rating units.
+"""Training one Keras model on in-memory arrays, with validation metrics in rating units.
 
-The defaults are the tutorial's (Adam 1e-3, batch 64, 5 epochs, 50 factors, l2 1e-6) so that
-results compare with it. Each epoch records the training and validation loss as Keras
-computes them, plus validation RMSE and MAE in rating units, which is what the comparison
-and the tutorial's "validation MSE" talk about whatever loss a model trains with.
+Each epoch records the training and validation loss as Keras computes them, plus validation
+RMSE and MAE in rating units, which is what the comparison and the tutorial's "validation
+MSE" talk about whatever loss a model trains with.
 """
 
 from __future__ import annotations
@@ -11,84 +10,17 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
 
 import keras
 import numpy as np
 
 from movierec import metrics
-from movierec.data import Dataset
-from movierec.encoding import Encoders
-from movierec.errors import MovierecError
 from movierec.measure import measure
-from movierec.models import MODEL_NAMES, build_model, model_spec, predict_ratings, training_targets
-from movierec.models.blend import fit_blend
+from movierec.models import build_model, model_spec, predict_ratings, training_targets
 from movierec.models.sparse import SparseAdagrad, use_sparse_updates
-from movierec.splits import Split
+from movierec.training.config import TrainConfig, TrainResult
 
-OPTIMIZERS = ("adam", "sparse-adagrad")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides a training run; saved with the run as ``config.json``."""
-
-    model: str = "dot-bias"
-    epochs: int = 5
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    factors: int = 50
-    l2: float = 1e-6
-    seed: int = 42
-    early_stopping: int | None = None
-    """Stop after this many epochs without a better validation RMSE and restore the best."""
-    learning_rate_decay: float = 1.0
-    """Multiply the learning rate by this factor after every epoch (1.0: constant)."""
-    optimizer: str = "adam"
-    """``adam`` (the tutorial's: dense Adam, ``l2`` on the whole factor tables) or
-    ``sparse-adagrad`` (row-wise Adagrad that updates only the rows a batch touches, with
-    ``l2`` and ``bias_l2`` as per-rating penalties; JAX only; see movierec.models.sparse)."""
-    bias_l2: float = 0.0
-    """Per-rating L2 penalty on user and movie biases (``sparse-adagrad`` only)."""
-    members: tuple[dict[str, Any], ...] = ()
-    """For ``model="blend"``: each member's TrainConfig fields (see movierec.models.blend)."""
-
-    def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise MovierecError(
-                f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_NAMES)}"
-            )
-        for name in ("epochs", "batch_size", "factors"):
-            if getattr(self, name) < 1:
-                raise MovierecError(f"{name.replace('_', '-')} must be at least 1")
-        if self.learning_rate <= 0:
-            raise MovierecError("learning-rate must be positive")
-        if self.optimizer not in OPTIMIZERS:
-            raise MovierecError(
-                f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
-            )
-        if self.l2 < 0 or self.bias_l2 < 0:
-            raise MovierecError("l2 and bias-l2 must not be negative")
-        object.__setattr__(self, "members", tuple(dict(m) for m in self.members))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
-
-
-@dataclass
-class TrainResult:
-    """A trained model with its per-epoch history and final validation metrics."""
-
-    model: keras.Model
-    config: TrainConfig
-    history: list[dict[str, float]]
-    metrics: dict[str, Any] = field(default_factory=dict)
+__all__ = ["fit_keras"]
 
 
 class _RatingMetrics(keras.callbacks.Callback):
@@ -126,7 +58,7 @@ class _RatingMetrics(keras.callbacks.Callback):
             logs["fit_seconds"] = self._trained or seconds  # without the validation passes
 
 
-def fit(
+def fit_keras(
     config: TrainConfig,
     train_pairs: np.ndarray,
     train_ratings: np.ndarray,
@@ -149,10 +81,6 @@ def fit(
         verbose: Keras verbosity; ``None`` picks a progress bar on a terminal and one line
             per epoch otherwise.
     """
-    if config.model == "blend":  # trains its members, then fits their weights
-        return fit_blend(config, train_pairs, train_ratings, val_pairs, val_ratings,
-                         n_users=n_users, n_movies=n_movies, rating_range=rating_range,
-                         verbose=verbose)
     spec = model_spec(config.model)
     keras.utils.set_random_seed(config.seed)
     sparse = config.optimizer == "sparse-adagrad"
@@ -234,44 +162,3 @@ def _best_epoch(history: list[dict[str, float]]) -> dict[str, float]:
     best = min(history, key=lambda row: row["val_rmse"] if math.isfinite(row["val_rmse"])
                else math.inf)
     return {"best_epoch": int(best["epoch"]), "best_epoch_rmse": best["val_rmse"]}
-
-
-@dataclass(frozen=True)
-class EncodedSplit:
-    """A split with ids encoded once, shared by every model trained on it.
-
-    As in the tutorial, the encoders are fitted on the whole dataset, so a user or movie
-    seen only in the test part still has an (untrained) embedding row rather than no row.
-    """
-
-    encoders: Encoders
-    split: Split
-    train_pairs: np.ndarray
-    train_ratings: np.ndarray
-    test_pairs: np.ndarray
-    test_ratings: np.ndarray
-    rating_range: tuple[float, float]
-    split_params: dict[str, Any] = field(default_factory=dict)
-    """How the split was made (e.g. seed and test size), saved so it can be recreated."""
-
-    @classmethod
-    def from_dataset(cls, dataset: Dataset, split: Split, **split_params: Any) -> EncodedSplit:
-        encoders = Encoders.fit(dataset.ratings)
-        return cls(
-            encoders=encoders,
-            split=split,
-            train_pairs=encoders.encode(split.train),
-            train_ratings=split.train["rating"].to_numpy(np.float32),
-            test_pairs=encoders.encode(split.test),
-            test_ratings=split.test["rating"].to_numpy(np.float32),
-            rating_range=tuple(float(x) for x in dataset.rating_scale),
-            split_params=split_params,
-        )
-
-    def fit(self, config: TrainConfig, verbose: int | None = None) -> TrainResult:
-        """Train ``config`` on this split's training part, validating on its test part."""
-        return fit(
-            config, self.train_pairs, self.train_ratings, self.test_pairs, self.test_ratings,
-            n_users=len(self.encoders.users), n_movies=len(self.encoders.movies),
-            rating_range=self.rating_range, verbose=verbose,
-        )

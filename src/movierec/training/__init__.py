@@ -1,0 +1,13 @@
+"""Training: configurations, the trainers, and the split a run trains on.
+
+* :mod:`~movierec.training.config`: :class:`TrainConfig` and :class:`TrainResult`;
+* :mod:`~movierec.training.keras_fit`: one Keras model, ``model.fit`` with rating metrics;
+* :mod:`~movierec.training.blend`: a blend's members, then their weights;
+* :mod:`~movierec.training.core`: :func:`fit` (picks the model's trainer) and
+  :class:`EncodedSplit`.
+"""
+
+from movierec.training.config import OPTIMIZERS, TrainConfig, TrainResult
+from movierec.training.core import EncodedSplit, fit
+
+__all__ = ["OPTIMIZERS", "EncodedSplit", "TrainConfig", "TrainResult", "fit"]

@@ -1,0 +1,97 @@
+"""Training entry points: :func:`fit` on encoded arrays and :class:`EncodedSplit`.
+
+:func:`fit` hands a configuration to the trainer its model is registered with
+(:attr:`movierec.models.ModelSpec.trainer`): ``"keras"``
+(:func:`~movierec.training.keras_fit.fit_keras`) or ``"blend"``
+(:func:`~movierec.training.blend.fit_blend`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from movierec.data import Dataset
+from movierec.encoding import Encoders
+from movierec.models import model_spec
+from movierec.splits import Split
+from movierec.training.blend import fit_blend
+from movierec.training.config import TrainConfig, TrainResult
+from movierec.training.keras_fit import fit_keras
+
+__all__ = ["EncodedSplit", "fit"]
+
+_TRAINERS: dict[str, Callable[..., TrainResult]] = {"keras": fit_keras, "blend": fit_blend}
+
+
+def fit(
+    config: TrainConfig,
+    train_pairs: np.ndarray,
+    train_ratings: np.ndarray,
+    val_pairs: np.ndarray,
+    val_ratings: np.ndarray,
+    *,
+    n_users: int,
+    n_movies: int,
+    rating_range: tuple[float, float],
+    verbose: int | None = None,
+) -> TrainResult:
+    """Train ``config.model`` on encoded pairs; validate on the held-out pairs.
+
+    Args:
+        config: the run's settings.
+        train_pairs, val_pairs: int32 arrays (n, 2) of [user_index, movie_index].
+        train_ratings, val_ratings: ratings in rating units.
+        n_users, n_movies: embedding table sizes (the encoders' lengths).
+        rating_range: (min, max) of the rating scale.
+        verbose: Keras verbosity; ``None`` picks a progress bar on a terminal and one line
+            per epoch otherwise.
+    """
+    trainer = _TRAINERS[model_spec(config.model).trainer]
+    return trainer(config, train_pairs, train_ratings, val_pairs, val_ratings,
+                   n_users=n_users, n_movies=n_movies, rating_range=rating_range,
+                   verbose=verbose)
+
+
+@dataclass(frozen=True)
+class EncodedSplit:
+    """A split with ids encoded once, shared by every model trained on it.
+
+    As in the tutorial, the encoders are fitted on the whole dataset, so a user or movie
+    seen only in the test part still has an (untrained) embedding row rather than no row.
+    """
+
+    encoders: Encoders
+    split: Split
+    train_pairs: np.ndarray
+    train_ratings: np.ndarray
+    test_pairs: np.ndarray
+    test_ratings: np.ndarray
+    rating_range: tuple[float, float]
+    split_params: dict[str, Any] = field(default_factory=dict)
+    """How the split was made (e.g. seed and test size), saved so it can be recreated."""
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset, split: Split, **split_params: Any) -> EncodedSplit:
+        encoders = Encoders.fit(dataset.ratings)
+        return cls(
+            encoders=encoders,
+            split=split,
+            train_pairs=encoders.encode(split.train),
+            train_ratings=split.train["rating"].to_numpy(np.float32),
+            test_pairs=encoders.encode(split.test),
+            test_ratings=split.test["rating"].to_numpy(np.float32),
+            rating_range=tuple(float(x) for x in dataset.rating_scale),
+            split_params=split_params,
+        )
+
+    def fit(self, config: TrainConfig, verbose: int | None = None) -> TrainResult:
+        """Train ``config`` on this split's training part, validating on its test part."""
+        return fit(
+            config, self.train_pairs, self.train_ratings, self.test_pairs, self.test_ratings,
+            n_users=len(self.encoders.users), n_movies=len(self.encoders.movies),
+            rating_range=self.rating_range, verbose=verbose,
+        )
