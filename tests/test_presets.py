@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from movierec.errors import MovierecError
@@ -20,8 +22,16 @@ def _cases():
 @pytest.mark.parametrize(("preset", "dataset", "model"), list(_cases()))
 def test_every_preset_dataset_and_model_resolves(preset, dataset, model):
     config = resolve_preset(preset, dataset, model=model)
-    assert isinstance(config, TrainConfig)
-    assert config.model == model
+    # Every field the preset's table sets for this model (its "*" entry, then its own) has
+    # the table's value; every other field keeps the tutorial's default.
+    table = PRESETS[preset].settings[dataset]
+    expected = {**table.get("*", {}), **table.get(model, {}), "model": model}
+    defaults = TrainConfig()
+    for field in fields(TrainConfig):
+        want = expected.get(field.name, getattr(defaults, field.name))
+        if field.name == "members":
+            want = tuple(dict(member) for member in want)
+        assert getattr(config, field.name) == want, field.name
     assert TrainConfig.from_dict(config.to_dict()) == config  # what a run saves reloads
     for member in (config, *map(TrainConfig.from_dict, config.members)):
         # A blend's members are valid settings too; row-wise models cannot train sparsely.

@@ -190,9 +190,17 @@ def test_new_user_gets_recommendations_from_their_ratings(client: TestClient) ->
 
 
 def test_new_user_rating_the_same_movie_twice_keeps_the_last(client: TestClient) -> None:
-    ratings = [{"movie_id": 1, "rating": 1}, {"movie_id": 1, "rating": 5}]
-    body = client.post("/recommendations", json={"ratings": ratings}).json()
-    assert body["n_ratings"] == 1 and len(body["recommendations"]) == 10
+    # Each movie is first rated the opposite way, then corrected: keeping the first ratings
+    # would make this user love even movies instead of odd ones.
+    last = {1: 5, 3: 5, 5: 5, 2: 1, 4: 1}
+    ratings = [{"movie_id": m, "rating": 6 - r} for m, r in last.items()]
+    ratings += [{"movie_id": m, "rating": r} for m, r in last.items()]
+    body = client.post("/recommendations", json={"ratings": ratings, "k": 6}).json()
+    assert body["n_ratings"] == len(last)
+    assert _cluster_share(body["recommendations"], 1) >= 0.8  # loves odd movies
+    corrected = [{"movie_id": m, "rating": r} for m, r in last.items()]
+    same = client.post("/recommendations", json={"ratings": corrected, "k": 6}).json()
+    assert body["recommendations"] == same["recommendations"]
 
 
 @pytest.mark.parametrize("body", [

@@ -61,9 +61,22 @@ def test_training_learns_the_taste_clusters(encoded: EncodedSplit) -> None:
 
 
 def test_unit_output_models_report_rating_units(encoded: EncodedSplit) -> None:
+    """recommender-net outputs a sigmoid in [0, 1]; its metrics must be on the rating scale."""
     result = encoded.fit(TrainConfig(model="recommender-net", epochs=2, batch_size=32,
                                      factors=8), verbose=0)
-    assert 0.3 < result.metrics["mae"] < 4.0  # a [0, 1] probability would give MAE ~ 2.5+
+    low, high = encoded.rating_range
+    raw = np.asarray(result.model.predict(encoded.test_pairs, verbose=0)).reshape(-1)
+    assert raw.min() >= 0.0 and raw.max() <= 1.0  # the model's own output is in [0, 1]
+    rescaled = np.clip(low + (high - low) * raw, low, high)
+    truth = encoded.test_ratings
+    expected_mae = float(np.mean(np.abs(rescaled - truth)))
+    expected_rmse = float(np.sqrt(np.mean((rescaled - truth) ** 2)))
+    assert result.metrics["mae"] == pytest.approx(expected_mae, rel=1e-4)
+    assert result.metrics["rmse"] == pytest.approx(expected_rmse, rel=1e-4)
+    assert result.history[-1]["val_mae"] == pytest.approx(expected_mae, rel=1e-4)
+    # Metrics of the un-rescaled [0, 1] output would be far off (ratings here are 1..5).
+    unit_mae = float(np.mean(np.abs(raw - truth)))
+    assert unit_mae > result.metrics["mae"] + 0.5
 
 
 def test_same_seed_gives_same_metrics(encoded: EncodedSplit) -> None:
@@ -77,7 +90,19 @@ def test_early_stopping_restores_the_best_epoch(encoded: EncodedSplit) -> None:
     config = TrainConfig(model="dot", epochs=30, batch_size=16, learning_rate=0.05, factors=16,
                          early_stopping=2)
     result = encoded.fit(config, verbose=0)
-    assert result.metrics["rmse"] == pytest.approx(result.metrics["best_epoch_rmse"], rel=1e-5)
+    history = result.history
+    # Training stopped early: `patience` epochs after the best one, well before 30.
+    assert len(history) < config.epochs
+    assert result.metrics["epochs_run"] == len(history)
+    best = min(history, key=lambda row: row["val_rmse"])
+    assert result.metrics["best_epoch"] == best["epoch"]
+    assert len(history) == best["epoch"] + config.early_stopping
+    assert history[-1]["val_rmse"] > best["val_rmse"]  # the last epoch was worse ...
+    # ... and the model holds the best epoch's weights, not the last epoch's.
+    predicted = predict_ratings(result.model, encoded.test_pairs)
+    rmse = float(np.sqrt(np.mean((predicted - encoded.test_ratings) ** 2)))
+    assert rmse == pytest.approx(best["val_rmse"], rel=1e-5)
+    assert result.metrics["rmse"] == pytest.approx(best["val_rmse"], rel=1e-5)
 
 
 def test_bad_config_is_a_clear_error() -> None:

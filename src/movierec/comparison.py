@@ -38,7 +38,6 @@ from movierec.training import EncodedSplit, TrainConfig
 
 BASELINES = {"global-mean": GlobalMean, "bias-baseline": BiasBaseline}
 RANKING_BASELINES = ("popularity", "random")
-DEFAULT_MODELS = (*MODEL_NAMES, "baselines")
 K = 10
 RELEVANCE_THRESHOLD = 4.0
 
