@@ -39,6 +39,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from movierec.errors import MovierecError
+from movierec.ids import parse_id
 
 __all__ = ["Catalog", "normalize_title"]
 
@@ -248,19 +249,7 @@ class Catalog:
         return value.item() if isinstance(value, np.generic) else value
 
     def _coerce_id(self, value: Any) -> Any:
-        """``value`` as a catalogue id if it names one, else None."""
-        if isinstance(value, bool):
-            return None
-        candidate: Any = value
-        if self._int_ids:
-            if isinstance(value, str):
-                if not value.strip().lstrip("-").isdigit():
-                    return None
-                candidate = int(value.strip())
-            elif isinstance(value, int | np.integer):
-                candidate = int(value)
-            else:
-                return None
-        elif not isinstance(value, str):
-            candidate = str(value)
-        return candidate if candidate in self._by_id.index else None
+        """``value`` as a catalogue id if it names one (:func:`movierec.ids.parse_id`), else
+        None."""
+        candidate = parse_id(value, "int" if self._int_ids else "str")
+        return candidate if candidate is not None and candidate in self._by_id.index else None

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from movierec.checks import plain
 from movierec.errors import DataError, UnknownIdError
 
 __all__ = ["Encoders", "IdEncoder", "UnknownPolicy"]
@@ -210,7 +211,7 @@ def _all_integral(values: np.ndarray) -> bool:
 
 def _unknown_error(unknown_ids: np.ndarray, label: str) -> UnknownIdError:
     distinct = pd.unique(unknown_ids)
-    shown = ", ".join(repr(_plain(value)) for value in distinct[:_SHOWN_UNKNOWN])
+    shown = ", ".join(repr(plain(value)) for value in distinct[:_SHOWN_UNKNOWN])
     more = ", ..." if len(distinct) > _SHOWN_UNKNOWN else ""
     plural = "s" if len(distinct) != 1 else ""
     return UnknownIdError(
@@ -218,7 +219,3 @@ def _unknown_error(unknown_ids: np.ndarray, label: str) -> UnknownIdError:
         "(not in the data the encoder was fitted on)"
     )
 
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python values, so messages read ``5`` rather than ``np.int64(5)``."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -13,6 +13,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from movierec.checks import plain as _plain
 from movierec.cli.options import (
     DataDirOption,
     DatasetOption,
@@ -20,7 +21,7 @@ from movierec.cli.options import (
     RatingsOption,
     wide_console,
 )
-from movierec.errors import DataError, MovierecError, UnknownIdError
+from movierec.errors import MovierecError, UnknownIdError
 
 RunOption = typer.Option(..., "--run", "-r", help="A run directory written by `movierec train`.")
 KOption = typer.Option(10, "-k", "--top-k", min=1, help="How many movies to list.")
@@ -154,16 +155,13 @@ def _known_user(rec, user: str, k: int, excluded: list, fallback: str, show_rate
 
 def _popular(rec, user: Any, k: int, excluded: list, as_json: bool, context: dict,
              reason: str) -> None:
-    from movierec.recommend import DAMPING
+    from movierec.recommend.fallback import popular_fallback
 
-    ids, scores = rec.popular(k, exclude=excluded)
-    counts = rec.movie_counts[rec.movie_indices(ids[~pd.isna(scores)].tolist())] \
-        if len(ids) else []
-    recs = _rows(rec, ids, {"mean_rating": scores})
-    for row, count in zip(recs, counts, strict=False):
+    fallback = popular_fallback(rec, k, exclude=excluded, reason=reason)
+    recs = _rows(rec, fallback.movie_ids, {"mean_rating": fallback.mean_ratings})
+    for row, count in zip(recs, fallback.n_ratings, strict=False):
         row["n_ratings"] = int(count)
-    note = (f"FALLBACK: {reason}; these are the most popular well-rated movies (mean rating "
-            f"damped by {DAMPING:g} ratings towards the global mean), not personal predictions")
+    note = fallback.note
     if as_json:
         _print_json({**context, "user": user, "fallback": "popular", "note": note,
                      "excluded": excluded, "recommendations": recs})
@@ -175,42 +173,16 @@ def _popular(rec, user: Any, k: int, excluded: list, as_json: bool, context: dic
 
 
 def _new_user_ratings(rec, rate: list[str], path: Path | None) -> dict[Any, float]:
-    pairs: list[tuple[str, str]] = []
-    for text in rate:
-        movie, sep, value = text.rpartition("=")
-        if not sep or not movie.strip():
-            raise MovierecError(f"--rate takes TITLE=RATING or MOVIE_ID=RATING, not {text!r}")
-        pairs.append((movie.strip(), value.strip()))
+    from movierec.recommend.new_user import (
+        parse_rating_texts,
+        read_ratings_file,
+        resolve_ratings,
+    )
+
+    pairs = parse_rating_texts(rate)
     if path is not None:
-        pairs.extend(_read_new_user_file(path))
-    ratings: dict[Any, float] = {}
-    for movie, value in pairs:
-        try:
-            rating = float(value)
-        except ValueError:
-            raise MovierecError(f"the rating of {movie!r} must be a number, not {value!r}"
-                                ) from None
-        ratings[rec.catalog.resolve(movie)] = rating
-    return ratings
-
-
-def _read_new_user_file(path: Path) -> list[tuple[str, str]]:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DataError(f"cannot read {path} as CSV: {error}") from None
-    columns = {column.strip().lower(): column for column in frame.columns}
-    movie_col = next((columns[c] for c in ("movie", "movie_id", "movieid", "item", "title")
-                      if c in columns), None)
-    rating_col = columns.get("rating")
-    if movie_col is None or rating_col is None:
-        raise DataError(f"{path} needs a header with columns movie and rating "
-                        f"(found: {', '.join(frame.columns) or 'none'})")
-    if frame.empty:
-        raise DataError(f"{path} has no ratings")
-    return list(zip(frame[movie_col].str.strip(), frame[rating_col].str.strip(), strict=True))
+        pairs.extend(read_ratings_file(path))
+    return resolve_ratings(rec.catalog, pairs)
 
 
 def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: bool,
@@ -239,39 +211,20 @@ def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: b
 
 def _all_users(rec, k: int, excluded: list, out: Path | None, chunk_size: int | None,
                as_json: bool, context: dict) -> None:
-    from movierec.atomic import atomic_path
+    from movierec.recommend.export import EXPORT_SUFFIXES, export_all_users
 
     if out is None:
         raise MovierecError("--all-users writes a file: add --out recs.parquet (or .csv)")
-    suffix = out.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
+    if out.suffix.lower() not in EXPORT_SUFFIXES:
         raise MovierecError(f"--out must end in .parquet or .csv, not {out.name!r}")
-    started = time.perf_counter()
-    users = np.arange(rec.n_users)
-    items, predicted = rec.recommend_indices(
-        users, k, exclude=rec.movie_indices(excluded, unknown="drop"), chunk_size=chunk_size)
-    valid = items >= 0
-    rows = np.nonzero(valid)
-    frame = pd.DataFrame({
-        "user_id": rec.encoders.users.inverse(users[rows[0]]),
-        "rank": (rows[1] + 1).astype(np.int32),
-        "movie_id": rec.encoders.movies.inverse(items[valid]),
-        "predicted_rating": predicted[valid],
-    })
-    frame["title"] = rec.catalog.describe(frame["movie_id"].tolist())["title"].to_numpy()
-    with atomic_path(out) as tmp:
-        if suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-    seconds = time.perf_counter() - started
-    summary = {**context, "users": int(rec.n_users), "rows": len(frame), "out": str(out),
-               "seconds": round(seconds, 3)}
+    summary = export_all_users(rec, out, k, exclude=excluded, chunk_size=chunk_size)
     if as_json:
-        _print_json(summary)
+        _print_json({**context, "users": summary.users, "rows": summary.rows, "out": str(out),
+                     "seconds": round(summary.seconds, 3)})
     else:
-        wide_console().print(f"Wrote top {k} for {rec.n_users:,} users ({len(frame):,} rows) to "
-                        f"{out} in {seconds:.2f} s", highlight=False, soft_wrap=True)
+        wide_console().print(f"Wrote top {k} for {summary.users:,} users ({summary.rows:,} "
+                             f"rows) to {out} in {summary.seconds:.2f} s", highlight=False,
+                             soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,16 +365,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON-ready rows: numpy scalars as Python values, missing years as None."""
     return [{key: _plain(value) for key, value in row.items()}
             for row in frame.to_dict(orient="records")]
-
-
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def _print_json(data: dict[str, Any]) -> None:

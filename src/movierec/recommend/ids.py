@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from movierec.encoding import IdEncoder
+from movierec.ids import parse_id
 
 __all__ = ["encode_ids", "first_unknown", "raw_ids"]
 
@@ -49,13 +50,10 @@ def _lookup(encoder: IdEncoder, ids: list[Any]) -> np.ndarray:
 
 
 def _coerce(encoder: IdEncoder, value: Any) -> Any:
-    """``"68"`` -> 68 for integer ids, and 68 -> ``"68"`` for string ids."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if encoder.kind == "int" and isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit():
-            return int(text)
-    if encoder.kind == "str" and isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
+    """``value`` as :func:`movierec.ids.parse_id` reads it for the encoder's kind of ids
+    (``"68"`` -> 68, 68 -> ``"68"``); a value that cannot be an id is kept as given, so that
+    the unknown-id error names what the caller passed."""
+    parsed = parse_id(value, encoder.kind)
+    if parsed is not None:
+        return parsed
+    return value.item() if isinstance(value, np.generic) else value

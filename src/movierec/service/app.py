@@ -25,7 +25,6 @@ Example:
 
 
 import math
-import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -45,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import movierec
 from movierec.errors import MovierecError, UnknownIdError
+from movierec.ids import parse_id
 from movierec.service import schemas as s
 
 __all__ = [
@@ -57,8 +57,6 @@ DEFAULT_INLINE_MS = 1.0
 """Scoring calls measured faster than this at warm-up run on the event loop."""
 STATIC_DIR = Path(__file__).with_name("static")
 
-_INT_ID = re.compile(r"[+-]?[0-9]{1,19}")
-_INT64 = (-(2**63), 2**63 - 1)
 _NO_GENRES = {"", "(no genres listed)"}
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -576,17 +574,7 @@ def _known_id(raw: Any, kind: str, index: dict[Any, int], label: str) -> Any:
 
 
 def _typed_id(raw: Any, kind: str) -> Any:
-    if isinstance(raw, bool):
-        return None
-    if kind == "str":
-        return raw if isinstance(raw, str) else str(raw)
-    if isinstance(raw, int | np.integer):
-        value = int(raw)
-    elif isinstance(raw, str) and _INT_ID.fullmatch(raw.strip()):
-        value = int(raw.strip())
-    else:
-        return None
-    return value if _INT64[0] <= value <= _INT64[1] else None
+    return parse_id(raw, kind)  # type: ignore[arg-type]
 
 
 def _shown(raw: Any) -> str:
