@@ -1,18 +1,65 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the test extras and Debian's Chromium (for the web-page
-# test), runs ruff and every test on the default JAX backend, then reruns the model tests on
-# the PyTorch backend (the Keras code must be backend-agnostic).
+# test), runs ruff and every test on the default JAX backend, reruns the model tests on the
+# PyTorch and TensorFlow backends (the Keras code must be backend-agnostic), then builds the
+# wheel and the sdist and checks the wheel in a fresh virtual environment (scripts/check-wheel.sh).
+#
+# Skip legs for quick local runs: MOVIEREC_SKIP_TORCH=1, MOVIEREC_SKIP_TF=1, MOVIEREC_SKIP_WHEEL=1.
+# Arguments go to the first (JAX) pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Prints how long each leg took, also when one fails.
+LEG_NAME="" LEG_START=0 TIMINGS=""
+leg() {
+    end_leg
+    LEG_NAME=$1 LEG_START=$SECONDS
+    printf '\n==== %s\n' "$LEG_NAME"
+}
+end_leg() {
+    if [ -n "$LEG_NAME" ]; then
+        TIMINGS+=$(printf '\n  %5ds  %s' $((SECONDS - LEG_START)) "$LEG_NAME")
+        LEG_NAME=""
+    fi
+}
+report() {
+    local status=$?
+    end_leg
+    printf '\n==== time per leg (total %ds):%s\n' "$SECONDS" "$TIMINGS"
+    exit $status
+}
+trap report EXIT
+
+leg "install the project with its test extras, and Chromium"
 python -m pip install -q -e ".[test]"
 bash scripts/install-browser.sh
+
+leg "ruff"
 ruff check src tests benchmarks
+
+leg "import layers (lint-imports)"
 lint-imports --no-cache   # the layering rule in pyproject.toml (docs/architecture.md)
+
+leg "pytest on JAX"
 python -m pytest "$@"
 
-# torch 2.13.0 resolves to a CPU build on these machines; skip this leg with MOVIEREC_SKIP_TORCH=1.
+# torch 2.13.0 resolves to a CPU build on these machines.
 if [ "${MOVIEREC_SKIP_TORCH:-0}" != "1" ]; then
+    leg "pytest -m backend on PyTorch (torch 2.13.0)"
     python -m pip install -q "torch==2.13.0"
     KERAS_BACKEND=torch python -m pytest -m backend -p no:cacheprovider
+fi
+
+# tensorflow-cpu 2.21.0 installs beside jax and torch without changing keras, jax, numpy or
+# ml_dtypes (it only moves h5py back to 3.14, which Keras accepts); `pip check` guards that.
+if [ "${MOVIEREC_SKIP_TF:-0}" != "1" ]; then
+    leg "pytest -m backend on TensorFlow (tensorflow-cpu 2.21.0)"
+    python -m pip install -q "tensorflow-cpu==2.21.0"
+    python -m pip check
+    TF_CPP_MIN_LOG_LEVEL=2 KERAS_BACKEND=tensorflow python -m pytest -m backend -p no:cacheprovider
+fi
+
+if [ "${MOVIEREC_SKIP_WHEEL:-0}" != "1" ]; then
+    leg "wheel and sdist: build, install into a fresh venv, CLI and serve"
+    bash scripts/check-wheel.sh
 fi

@@ -5,9 +5,13 @@ unless the user already chose one with ``KERAS_BACKEND``.
 """
 
 import os
+from importlib import metadata
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-__version__ = "0.1.0"
+try:  # the installed distribution's version: pyproject.toml is the one place it is set
+    __version__ = metadata.version("movierec")
+except metadata.PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "0+unknown"
 
 __all__ = ["__version__"]
