@@ -158,3 +158,12 @@ def test_a_failed_save_leaves_the_previous_run_intact(encoded: EncodedSplit, tmp
 def test_loading_something_that_is_not_a_run_says_what_to_do(tmp_path) -> None:
     with pytest.raises(MovierecError, match="not a training run"):
         load_run(tmp_path)
+
+
+def test_sparse_optimizer_off_jax_is_a_clear_error(encoded: EncodedSplit, monkeypatch) -> None:
+    import movierec.training.keras_fit as keras_fit
+
+    monkeypatch.setattr(keras_fit, "sparse_updates_supported", lambda: False)
+    config = TrainConfig(model="dot-bias", epochs=1, factors=4, optimizer="sparse-adagrad")
+    with pytest.raises(MovierecError, match=r"sparse-adagrad optimizer .* needs the JAX backend"):
+        encoded.fit(config, verbose=0)

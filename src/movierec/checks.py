@@ -17,13 +17,13 @@ def check_rating_range(rating_range: Any) -> tuple[float, float]:
     Raises:
         ValueError: it is not two numbers with min < max (the message shows what was given).
     """
+    message = f"rating_range must be (min, max) with min < max, got {rating_range}"
     try:
         low, high = (float(bound) for bound in rating_range)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"rating_range must be (min, max) with min < max, got {rating_range}") from None
+        raise ValueError(message) from None
     if not low < high:
-        raise ValueError(f"rating_range must be (min, max) with min < max, got {rating_range}")
+        raise ValueError(message)
     return low, high
 
 

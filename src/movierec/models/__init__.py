@@ -28,6 +28,7 @@ import pkgutil
 import keras
 import numpy as np
 
+from movierec.checks import check_rating_range
 from movierec.errors import UnknownIdError
 from movierec.models.autorec import AutoRecModel, UserAutoRecModel
 from movierec.models.blend import BlendModel
@@ -119,9 +120,7 @@ def training_targets(
     """
     if isinstance(spec, str):
         spec = model_spec(spec)
-    low, high = (float(bound) for bound in rating_range)
-    if not low < high:
-        raise ValueError(f"rating_range must be (min, max) with min < max, got {rating_range}")
+    low, high = check_rating_range(rating_range)
     values = np.asarray(ratings, dtype=np.float64).reshape(-1)
     outside = ~np.isfinite(values) | (values < low) | (values > high)
     if outside.any():

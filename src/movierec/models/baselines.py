@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from movierec.atomic import atomic_path
+from movierec.checks import check_rating_range
 
 __all__ = ["BiasBaseline", "GlobalMean"]
 
@@ -36,9 +37,7 @@ def _check_pairs(pairs: Any) -> np.ndarray:
 def _check_range(rating_range: Any) -> tuple[float, float] | None:
     if rating_range is None:
         return None
-    low, high = (float(bound) for bound in rating_range)
-    if not low < high:
-        raise ValueError(f"rating_range must be (min, max) with min < max, got {rating_range}")
+    low, high = check_rating_range(rating_range)
     return (low, high)
 
 

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from movierec.checks import check_rating_range
 from movierec.models.embedding import EmbeddingModel
 from movierec.models.registry import model_class, model_names, model_spec, register_model
 from movierec.support import support_features
@@ -79,9 +80,7 @@ class BlendModel(EmbeddingModel):
                  support_weights: list[list[float]] | None = None,
                  support_bias: list[float] | None = None, **kwargs: Any) -> None:
         keras.Model.__init__(self, **kwargs)  # no tables of its own: the members have them
-        low, high = (float(bound) for bound in rating_range)
-        if not low < high:
-            raise ValueError(f"rating_range must be (min, max) with min < max, got {rating_range}")
+        low, high = check_rating_range(rating_range)
         if int(n_users) != n_users or n_users < 1 or int(n_movies) != n_movies or n_movies < 1:
             raise ValueError(f"n_users and n_movies must be positive integers, got "
                              f"{n_users!r} and {n_movies!r}")

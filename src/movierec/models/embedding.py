@@ -22,6 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from movierec.checks import check_rating_range
 from movierec.models.layers import ScaleToRange
 from movierec.models.registry import ModelSpec, register_model
 
@@ -77,9 +78,7 @@ class EmbeddingModel(keras.Model):
                 raise ValueError(f"{arg} must be a positive integer, got {value!r}")
         if l2 < 0:
             raise ValueError(f"l2 must not be negative, got {l2!r}")
-        low, high = (float(bound) for bound in rating_range)
-        if not low < high:
-            raise ValueError(f"rating_range must be (min, max) with min < max, got {rating_range}")
+        low, high = check_rating_range(rating_range)
         if seed is not None and int(seed) != seed:
             raise ValueError(f"seed must be an integer or None, got {seed!r}")
         self.n_users = int(n_users)

@@ -15,9 +15,10 @@ import keras
 import numpy as np
 
 from movierec import metrics
+from movierec.errors import MovierecError
 from movierec.measure import measure
 from movierec.models import build_model, model_spec, predict_ratings, training_targets
-from movierec.models.sparse import SparseAdagrad, use_sparse_updates
+from movierec.models.sparse import SparseAdagrad, sparse_updates_supported, use_sparse_updates
 from movierec.training.config import TrainConfig, TrainResult
 
 __all__ = ["fit_keras"]
@@ -84,6 +85,12 @@ def fit_keras(
     spec = model_spec(config.model)
     keras.utils.set_random_seed(config.seed)
     sparse = config.optimizer == "sparse-adagrad"
+    if sparse and not sparse_updates_supported():
+        raise MovierecError(
+            f"{config.model}: the sparse-adagrad optimizer (used by --preset fast and by "
+            f"the best preset's factor models) needs the JAX backend, and Keras is running "
+            f"on {keras.backend.backend()!r}; unset KERAS_BACKEND (movierec defaults to "
+            "JAX) or train without that preset (plain Adam runs on every backend)")
     model = build_model(
         config.model, n_users, n_movies, factors=config.factors,
         l2=0.0 if sparse else config.l2,  # sparse: l2 is a per-rating penalty of the step
