@@ -8,9 +8,9 @@ start from them; options given explicitly on the command line still win.
     Large-batch training with the sparse row-wise Adagrad step
     (:mod:`movierec.models.sparse`): thousands of ratings per compiled step, per-rating L2,
     only the rows a batch touches are updated, so a step costs O(batch) whatever the size
-    of the embedding tables. On latest-small it reaches the tutorial's accuracy (validation
-    RMSE ~0.85 against the tutorial's ~0.86) in about a second of training, compilation
-    included. Settings were chosen on a validation split carved from the training data.
+    of the embedding tables. It reaches the tutorial's accuracy in a small fraction of its
+    training time. Settings were chosen on a validation split carved from the training data
+    (the figures behind each choice: ``benchmarks/results/tuning-notes.md``).
 
 ``best``
     The most accurate settings found for each model within a few minutes of training on
@@ -104,7 +104,7 @@ _U_AUTOREC: Overrides = {"optimizer": "adam", "factors": 500, "batch_size": 32,
                          "learning_rate": 1e-3}
 # SVD++ too (its implicit factors get dense gradients); l2 is its per-rating penalty.
 _SVDPP: Overrides = {"optimizer": "adam", "batch_size": 256, "learning_rate": 1e-3, "l2": 0.1}
-# With larger steps, for the fast preset (validation RMSE 0.847 on latest-small, 0.922 on 100k).
+# With larger steps, for the fast preset.
 _SVDPP_FAST: Overrides = {"optimizer": "adam", "batch_size": 2048, "learning_rate": 5e-3,
                           "l2": 0.1, "epochs": 7}
 # The tutorial's training loop (Adam, 64 ratings per step); the best settings for some models.
@@ -135,31 +135,26 @@ BLEND_SMALL = _members(
     {**_MF, "batch_size": 4096, "l2": 0.05, "factors": 150},
     {**_AUTOREC, "model": "autorec", "l2": 0.006, "epochs": 120, "early_stopping": 5},
     {**_AUTOREC, "model": "autorec", "l2": 0.02, "epochs": 120, "early_stopping": 5},
-    # The same AutoRecs from other initial weights, and recommender-net: 0.8172 -> 0.8161.
+    # The same AutoRecs from other initial weights, and recommender-net.
     {**_AUTOREC, "model": "autorec", "l2": 0.006, "epochs": 120, "early_stopping": 5,
      "seed": 7},
     {**_AUTOREC, "model": "autorec", "l2": 0.02, "epochs": 120, "early_stopping": 5,
      "seed": 7},
     {**_SPARSE, "model": "recommender-net", "batch_size": 4096, "learning_rate": 0.03,
      "l2": 0.03, "epochs": 60, "early_stopping": 2},
-    # SVD++: 0.8145 -> 0.8128 (with support-dependent weights, which alone took 0.8161 to
-    # 0.8145; as a plain weighted sum 0.8161 -> 0.8146).
     {**_SVDPP, "model": "svdpp", "epochs": 80, "early_stopping": 3},
 )
-# A U-AutoRec member improved latest-small's validation RMSE by only 0.0006 (0.8172 ->
-# 0.8166) for six times the training time, so it is only in the 100k blend.
-# Validation RMSE of the whole 100k blend: 0.8964 with a plain weighted sum and the two
-# dot-bias members; 0.8920 with support-dependent weights and the SVD++ member below.
+# A U-AutoRec member gained too little on latest-small for its training time, so it is only
+# in the 100k blend (benchmarks/results/tuning-notes.md has the figures).
 BLEND_100K = _members(
     {**_MF, "batch_size": 2048, "l2": 0.08},
-    # SVD++ with 150 factors in place of a second dot-bias (150 factors, l2 0.05): 0.8938 ->
-    # 0.8922 with the support-weighted blend (adding a 50-factor SVD++ instead: 0.8931).
+    # SVD++ with 150 factors in place of a second dot-bias.
     {**_SVDPP, "model": "svdpp", "factors": 150, "l2": 0.13, "epochs": 80,
      "early_stopping": 3},
     {**_AUTOREC, "model": "autorec", "l2": 0.0586, "epochs": 120, "early_stopping": 5},
     {**_AUTOREC, "model": "autorec", "l2": 0.02, "epochs": 120, "early_stopping": 5},
     {**_U_AUTOREC, "model": "u-autorec", "l2": 0.2, "epochs": 100, "early_stopping": 5},
-    # The same AutoRecs from other initial weights, and recommender-net: 0.8996 -> 0.8964.
+    # The same AutoRecs from other initial weights, and recommender-net.
     {**_AUTOREC, "model": "autorec", "l2": 0.0586, "epochs": 120, "early_stopping": 5,
      "seed": 7},
     {**_AUTOREC, "model": "autorec", "l2": 0.02, "epochs": 120, "early_stopping": 5,

@@ -197,9 +197,9 @@ class AutoRecModel(EmbeddingModel):
     def _start_biases_at_means(self, pairs: np.ndarray, ratings: np.ndarray) -> None:
         """Start the decoded side's biases at their (shrunk) mean ratings.
 
-        The code then only has to learn deviations. On latest-small's validation split this
-        took U-AutoRec from RMSE 1.08 to 0.89; I-AutoRec alone was about as good either way
-        but blended worse (0.822 against 0.817), so only U-AutoRec starts this way.
+        The code then only has to learn deviations. It helps U-AutoRec a lot; I-AutoRec
+        blended worse with it, so only U-AutoRec starts this way
+        (``benchmarks/results/tuning-notes.md``).
         """
         (_, _), (_, decoder_bias) = self._tables()
         column = 1 if self.user_based else 0

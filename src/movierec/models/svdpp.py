@@ -21,10 +21,9 @@ It trains on rating pairs, but with the ``adam`` optimizer only: the sparse row-
 (:mod:`movierec.models.sparse`) updates the batch's own rows, while here every movie a batch's
 users rated gets a gradient. ``l2`` is a per-rating penalty, as in SGD matrix factorization:
 each rating adds ``l2 * (|p_u|^2 + |q_i|^2 + |N(u)|^-1/2 sum_{j in N(u)} |y_j|^2)`` to its
-squared error (biases are not penalized). On 100k's validation split it reached RMSE 0.917
-(best of small grids over ``l2`` and the learning rate; 0.923 without the implicit term,
-0.919 with a table-wide Keras L2 penalty instead, 0.926 and 0.919 weighting the ``y_j``
-penalty by ``|N(u)|^-1`` and by 1).
+squared error (biases are not penalized); that penalty measured better than a table-wide
+Keras L2 penalty or other weightings of the ``y_j`` term
+(``benchmarks/results/tuning-notes.md``).
 """
 
 from __future__ import annotations
