@@ -145,10 +145,6 @@ class Catalog:
         rows["genres"] = rows["genres"].fillna("")
         return rows.reset_index(drop=True)[list(COLUMNS)]
 
-    def title(self, movie_id: Any) -> str:
-        """The title of ``movie_id`` ("" if the catalogue has none)."""
-        return str(self.describe([movie_id])["title"].iloc[0])
-
     # -- searching -----------------------------------------------------------------------
 
     def search(self, query: str, limit: int = 10) -> pd.DataFrame:
