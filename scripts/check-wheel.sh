@@ -79,6 +79,17 @@ assert "site-packages" in where.parts, f"movierec imported from {where}, not the
 print(f"imported from {where.parent}")
 EOF
 
+# The whole tutorial from the wheel alone (1 epoch per model to keep CI short), when the
+# MovieLens files are there (CI: ../shared/data); without them this step says so.
+if [ -d "${MOVIEREC_DATA:-/nonexistent}/ml-latest-small" ]; then
+    step "movierec demo --epochs 1 on latest-small"
+    "$MOVIEREC" demo --epochs 1 --out "$WORK/demo" >"$WORK/demo.log" 2>&1 \
+        || { cat "$WORK/demo.log"; exit 1; }
+    tail -n 14 "$WORK/demo.log"
+else
+    step "movierec demo: skipped (no ml-latest-small under MOVIEREC_DATA)"
+fi
+
 step "train a tiny run on a synthetic CSV"
 "$VENV_PY" - <<'EOF'
 import numpy as np

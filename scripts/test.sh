@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the test extras and Debian's Chromium (for the web-page
 # test), runs ruff and every test on the default JAX backend, reruns the model tests on the
-# PyTorch and TensorFlow backends (the Keras code must be backend-agnostic), then builds the
-# wheel and the sdist and checks the wheel in a fresh virtual environment (scripts/check-wheel.sh).
+# PyTorch and TensorFlow backends (the Keras code must be backend-agnostic), executes the
+# tutorial notebook (docs/tutorial.ipynb), then builds the wheel and the sdist and checks the
+# wheel in a fresh virtual environment (scripts/check-wheel.sh).
 #
-# Skip legs for quick local runs: MOVIEREC_SKIP_TORCH=1, MOVIEREC_SKIP_TF=1, MOVIEREC_SKIP_WHEEL=1.
+# Skip legs for quick local runs: MOVIEREC_SKIP_TORCH=1, MOVIEREC_SKIP_TF=1, MOVIEREC_SKIP_WHEEL=1,
+# MOVIEREC_SKIP_NOTEBOOK=1.
 # Arguments go to the first (JAX) pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,13 +37,18 @@ python -m pip install -q -e ".[test]"
 bash scripts/install-browser.sh
 
 leg "ruff"
-ruff check src tests benchmarks
+ruff check src tests benchmarks scripts
 
 leg "import layers (lint-imports)"
 lint-imports --no-cache   # the layering rule in pyproject.toml (docs/architecture.md)
 
 leg "pytest on JAX"
 python -m pytest "$@"
+
+if [ "${MOVIEREC_SKIP_NOTEBOOK:-0}" != "1" ]; then
+    leg "docs/tutorial.ipynb, executed top to bottom"
+    python scripts/run_notebook.py
+fi
 
 # torch 2.13.0 resolves to a CPU build on these machines.
 if [ "${MOVIEREC_SKIP_TORCH:-0}" != "1" ]; then
