@@ -10,6 +10,7 @@ was trained, and has no per-user ranking (its scores depend on the batch).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -160,7 +161,8 @@ def write_comparison(rows: list[ComparisonRow], out: Path, context: dict[str, An
 
 def comparison_tables(rows: list[ComparisonRow], title: str = "") -> tuple[Table, Table]:
     """Two rich tables: rating prediction and cost (best RMSE first), then top-K ranking."""
-    rated = sorted((r for r in rows if r.rmse is not None), key=lambda r: r.rmse)
+    rated = sorted((r for r in rows if r.rmse is not None),
+                   key=lambda r: math.inf if r.rmse is None else r.rmse)
     accuracy = Table(title=f"Rating prediction {title}".strip())
     for column in ("model", "RMSE", "MAE", "best epoch", "its RMSE", "train s", "s/epoch",
                    "params", "peak MiB"):
