@@ -40,6 +40,9 @@ ruff check src tests benchmarks
 leg "import layers (lint-imports)"
 lint-imports --no-cache   # the layering rule in pyproject.toml (docs/architecture.md)
 
+leg "mypy"
+mypy   # [tool.mypy] in pyproject.toml: src/movierec, the service excepted for now
+
 leg "pytest on JAX"
 python -m pytest "$@"
 
