@@ -115,17 +115,17 @@ def _fit_keras(name: str, dataset: Dataset, data: EncodedSplit, base_config: Tra
                out: Path | None, verbose: int | None) -> ComparisonRow:
     result = data.fit(base_config, verbose=verbose)
     run_dir = save_run(out / name, result, data, dataset) if out is not None else None
-    m = result.metrics
+    m = result.train_metrics
     ranking = {}
     if not model_spec(name).batch_dependent:
         recommender = Recommender.from_model(result.model, data.encoders, data.split.train,
                                              dataset.movies)
         ranking = ranking_report(recommender, data.split, K, RELEVANCE_THRESHOLD)
     return ComparisonRow(
-        name=name, rmse=m["rmse"], mae=m["mae"], best_epoch=m["best_epoch"],
-        best_epoch_rmse=m["best_epoch_rmse"], train_seconds=m["train_seconds"],
-        seconds_per_epoch=m["seconds_per_epoch"], parameters=m["parameters"],
-        peak_rss_mib=m["peak_rss_mib"], history=result.history,
+        name=name, rmse=m.rmse, mae=m.mae, best_epoch=m.best_epoch,
+        best_epoch_rmse=m.best_epoch_rmse, train_seconds=m.train_seconds,
+        seconds_per_epoch=m.seconds_per_epoch, parameters=m.parameters,
+        peak_rss_mib=m.peak_rss_mib, history=result.history,
         run_dir=str(run_dir) if run_dir else None, ranking=ranking,
     )
 
