@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the test extras and Debian's Chromium (for the web-page
-# test), runs ruff and every test on the default JAX backend, reruns the model tests on the
+# test), runs ruff, lint-imports and mypy, and every test on the default JAX backend, reruns the model tests on the
 # PyTorch and TensorFlow backends (the Keras code must be backend-agnostic), then builds the
 # wheel and the sdist and checks the wheel in a fresh virtual environment (scripts/check-wheel.sh).
 #
