@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the test extras and Debian's Chromium (for the web-page
-# test), runs ruff, lint-imports and mypy, and every test on the default JAX backend, reruns the model tests on the
-# PyTorch and TensorFlow backends (the Keras code must be backend-agnostic), then builds the
-# wheel and the sdist and checks the wheel in a fresh virtual environment (scripts/check-wheel.sh).
+# test), runs ruff, lint-imports and mypy, then every test on the default JAX backend, reruns
+# the model tests on the PyTorch and TensorFlow backends (the Keras code must be
+# backend-agnostic), then builds the wheel and the sdist and checks the wheel in a fresh
+# virtual environment (scripts/check-wheel.sh).
 #
 # Skip legs for quick local runs: MOVIEREC_SKIP_TORCH=1, MOVIEREC_SKIP_TF=1, MOVIEREC_SKIP_WHEEL=1.
 # Arguments go to the first (JAX) pytest run.
