@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the test extras and Debian's Chromium (for the web-page
-# test), runs ruff and every test on the default JAX backend, reruns the model tests on the
-# PyTorch and TensorFlow backends (the Keras code must be backend-agnostic), executes the
-# tutorial notebook (docs/tutorial.ipynb), then builds the wheel and the sdist and checks the
-# wheel in a fresh virtual environment (scripts/check-wheel.sh).
+# test), runs ruff, lint-imports and mypy, then every test on the default JAX backend, reruns
+# the model tests on the PyTorch and TensorFlow backends (the Keras code must be
+# backend-agnostic), executes the tutorial notebook (docs/tutorial.ipynb), then builds the
+# wheel and the sdist and checks the wheel in a fresh virtual environment
+# (scripts/check-wheel.sh).
 #
 # Skip legs for quick local runs: MOVIEREC_SKIP_TORCH=1, MOVIEREC_SKIP_TF=1, MOVIEREC_SKIP_WHEEL=1,
 # MOVIEREC_SKIP_NOTEBOOK=1.
@@ -41,6 +42,9 @@ ruff check src tests benchmarks scripts
 
 leg "import layers (lint-imports)"
 lint-imports --no-cache   # the layering rule in pyproject.toml (docs/architecture.md)
+
+leg "mypy"
+mypy   # [tool.mypy] in pyproject.toml: src/movierec, the service excepted for now
 
 leg "pytest on JAX"
 python -m pytest "$@"

@@ -16,7 +16,7 @@ from movierec.errors import MovierecError
 from movierec.models import predict_ratings
 from movierec.runs import load_run, save_run
 from movierec.splits import random_split
-from movierec.training import EncodedSplit, TrainConfig
+from movierec.training import EncodedSplit, TrainConfig, TrainMetrics
 
 
 def synthetic_dataset() -> Dataset:
@@ -135,6 +135,33 @@ def test_run_directory_round_trips_in_a_fresh_process(encoded: EncodedSplit, tmp
                          capture_output=True, text=True, check=True)
     np.testing.assert_allclose(json.loads(out.stdout), predict_ratings(result.model, pairs),
                                atol=1e-6)
+
+
+def test_train_metrics_round_trip_metrics_json_byte_for_byte(encoded: EncodedSplit,
+                                                             tmp_path) -> None:
+    result = encoded.fit(SMALL, verbose=0)
+    typed = result.train_metrics
+    assert not typed.is_blend and typed.member_epochs is None
+    assert typed.best_epoch == result.metrics["best_epoch"]
+    assert json.dumps(typed.to_dict()) == json.dumps(result.metrics)
+    run = load_run(save_run(tmp_path / "run", result, encoded, synthetic_dataset()))
+    assert run.train_metrics == typed
+
+
+def test_train_metrics_of_a_blend_keep_its_fields_and_unknown_keys() -> None:
+    common = {"rmse": 0.9, "mae": 0.7, "final_epoch_rmse": 0.9, "best_epoch": 1,
+              "best_epoch_rmse": 0.9, "epochs_run": 1, "train_seconds": 2.0,
+              "seconds_per_epoch": 1.5, "ratings_per_second": 1e5, "peak_rss_mib": 300.0,
+              "parameters": 1234, "n_train": 800, "n_validation": 200, "eval_batch_size": 8192}
+    blend = {**common, "holdout_rmse": 0.95, "blend_weights": [0.6, 0.4], "intercept": 0.1,
+             "support_weights": None, "support_bias": [0.0, 0.0], "member_epochs": [3, 4],
+             "from_a_newer_version": "kept"}
+    typed = TrainMetrics.from_dict(blend)
+    assert typed.is_blend and typed.member_epochs == [3, 4]
+    assert typed.extra == {"from_a_newer_version": "kept"}
+    assert json.dumps(typed.to_dict()) == json.dumps(blend)
+    with pytest.raises(MovierecError, match="lack rmse, mae"):
+        TrainMetrics.from_dict({k: v for k, v in common.items() if k not in ("rmse", "mae")})
 
 
 def test_a_failed_save_leaves_the_previous_run_intact(encoded: EncodedSplit, tmp_path,

@@ -10,6 +10,7 @@ was trained, and has no per-user ranking (its scores depend on the batch).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -114,17 +115,17 @@ def _fit_keras(name: str, dataset: Dataset, data: EncodedSplit, base_config: Tra
                out: Path | None, verbose: int | None) -> ComparisonRow:
     result = data.fit(base_config, verbose=verbose)
     run_dir = save_run(out / name, result, data, dataset) if out is not None else None
-    m = result.metrics
+    m = result.train_metrics
     ranking = {}
     if not model_spec(name).batch_dependent:
         recommender = Recommender.from_model(result.model, data.encoders, data.split.train,
                                              dataset.movies)
         ranking = ranking_report(recommender, data.split, K, RELEVANCE_THRESHOLD)
     return ComparisonRow(
-        name=name, rmse=m["rmse"], mae=m["mae"], best_epoch=m["best_epoch"],
-        best_epoch_rmse=m["best_epoch_rmse"], train_seconds=m["train_seconds"],
-        seconds_per_epoch=m["seconds_per_epoch"], parameters=m["parameters"],
-        peak_rss_mib=m["peak_rss_mib"], history=result.history,
+        name=name, rmse=m.rmse, mae=m.mae, best_epoch=m.best_epoch,
+        best_epoch_rmse=m.best_epoch_rmse, train_seconds=m.train_seconds,
+        seconds_per_epoch=m.seconds_per_epoch, parameters=m.parameters,
+        peak_rss_mib=m.peak_rss_mib, history=result.history,
         run_dir=str(run_dir) if run_dir else None, ranking=ranking,
     )
 
@@ -160,7 +161,8 @@ def write_comparison(rows: list[ComparisonRow], out: Path, context: dict[str, An
 
 def comparison_tables(rows: list[ComparisonRow], title: str = "") -> tuple[Table, Table]:
     """Two rich tables: rating prediction and cost (best RMSE first), then top-K ranking."""
-    rated = sorted((r for r in rows if r.rmse is not None), key=lambda r: r.rmse)
+    rated = sorted((r for r in rows if r.rmse is not None),
+                   key=lambda r: math.inf if r.rmse is None else r.rmse)
     accuracy = Table(title=f"Rating prediction {title}".strip())
     for column in ("model", "RMSE", "MAE", "best epoch", "its RMSE", "train s", "s/epoch",
                    "params", "peak MiB"):

@@ -484,7 +484,7 @@ def _average_precision(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarra
 
 
 def _hit_rate(hits: np.ndarray) -> np.ndarray:
-    return hits.any(axis=1).astype(np.float64)
+    return np.asarray(hits.any(axis=1), dtype=np.float64)
 
 
 def _reciprocal_rank(hits: np.ndarray) -> np.ndarray:

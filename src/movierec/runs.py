@@ -32,7 +32,7 @@ from movierec.data import Dataset
 from movierec.encoding import Encoders
 from movierec.errors import MovierecError
 from movierec.plots import plot_loss_curves
-from movierec.training import EncodedSplit, TrainConfig, TrainResult
+from movierec.training import EncodedSplit, TrainConfig, TrainMetrics, TrainResult
 
 MODEL_FILE = "model.keras"
 
@@ -55,6 +55,11 @@ class Run:
     def rating_range(self) -> tuple[float, float]:
         low, high = self.data["rating_scale"]
         return float(low), float(high)
+
+    @property
+    def train_metrics(self) -> TrainMetrics | None:
+        """:attr:`metrics` typed; None for a run saved without metrics.json."""
+        return TrainMetrics.from_dict(self.metrics) if self.metrics else None
 
 
 def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset: Dataset) -> Path:

@@ -96,7 +96,7 @@ def recommend_command(
     elif new_user:
         ratings = _new_user_ratings(rec, rate or [], ratings_of_new_user)
         _new_user(rec, ratings, k, excluded, as_json, context)
-    else:
+    elif user is not None:  # the one mode left (checked above)
         _known_user(rec, user, k, excluded, fallback, show_rated, as_json, context)
 
 

@@ -21,7 +21,7 @@ from movierec.cli.options import (
 from movierec.data import Dataset
 from movierec.models import MODEL_NAMES, model_names
 from movierec.splits import random_split
-from movierec.training import EncodedSplit, TrainConfig
+from movierec.training import EncodedSplit, TrainConfig, TrainMetrics
 
 console = wide_console()
 
@@ -103,17 +103,17 @@ def train_command(
     encoded = _encoded_split(data, test_size, split_seed)
     result = encoded.fit(config, verbose=_verbosity(quiet))
     run_dir = save_run(out or Path("runs") / model, result, encoded, data)
-    console.print(f"{model}: {_summary(result.metrics)}; saved to {run_dir}",
+    console.print(f"{model}: {_summary(result.train_metrics)}; saved to {run_dir}",
                   highlight=False, soft_wrap=True)
 
 
-def _summary(m: dict) -> str:
+def _summary(m: TrainMetrics) -> str:
     """Validation figures and cost; a blend trains its members, not epochs of its own."""
-    scores = f"validation RMSE {m['rmse']:.4f}, MAE {m['mae']:.4f}"
-    if "member_epochs" in m:
-        return f"{scores}; {len(m['member_epochs'])} members trained in {m['train_seconds']:.1f} s"
-    return (f"{scores} (best epoch {m['best_epoch']}: RMSE {m['best_epoch_rmse']:.4f}); "
-            f"{m['seconds_per_epoch']:.2f} s/epoch, {m['ratings_per_second']:,.0f} ratings/s")
+    scores = f"validation RMSE {m.rmse:.4f}, MAE {m.mae:.4f}"
+    if m.member_epochs is not None:
+        return f"{scores}; {len(m.member_epochs)} members trained in {m.train_seconds:.1f} s"
+    return (f"{scores} (best epoch {m.best_epoch}: RMSE {m.best_epoch_rmse:.4f}); "
+            f"{m.seconds_per_epoch:.2f} s/epoch, {m.ratings_per_second:,.0f} ratings/s")
 
 
 def compare_command(

@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -58,12 +58,13 @@ class Release:
 
 def _release(name: str, folder: str, layout: Layout, scale: tuple[float, float],
              download_mb: float, n_ratings: int, released: int, **files: str) -> Release:
-    defaults = {
+    layouts: dict[str, dict[str, Any]] = {
         "csv": {"ratings_file": "ratings.csv", "movies_file": "movies.csv"},
         "dat": {"ratings_file": "ratings.dat", "movies_file": "movies.dat"},
         "u-files": {"ratings_file": "u.data", "movies_file": "u.item", "encoding": "latin-1",
                     "extra_files": ("u.genre",)},
-    }[layout]
+    }
+    defaults = layouts[layout]
     return Release(name=name, folder=folder, zip_name=files.pop("zip_name", f"{folder}.zip"),
                    layout=layout, rating_scale=scale, download_mb=download_mb,
                    n_ratings=n_ratings, released=released, **(defaults | files))

@@ -159,9 +159,10 @@ class AutoRecModel(EmbeddingModel):
         else:
             codes = 1.0 / (1.0 + np.exp(-(ratings @ encoder + movies + encoder_bias)))
             movies = codes.astype(np.float32)
+        user_bias, movie_bias = self.bias_tables()
         return {"user_vectors": users, "movie_vectors": movies,
-                "user_bias": value_of(self.user_bias.embeddings).reshape(-1),
-                "movie_bias": value_of(self.movie_bias.embeddings).reshape(-1),
+                "user_bias": value_of(user_bias.embeddings).reshape(-1),
+                "movie_bias": value_of(movie_bias.embeddings).reshape(-1),
                 "link": "linear"}
 
     def compute_output_shape(self, input_shape):

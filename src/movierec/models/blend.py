@@ -169,7 +169,8 @@ class BlendModel(EmbeddingModel):
         low, high = self.rating_range
         total = ops.convert_to_tensor(self.intercept)
         weights: list[Any] = list(self.blend_weights)
-        if self.support_weights is not None:
+        # support_weights and support_bias are set together in __init__.
+        if self.support_weights is not None and self.support_bias is not None:
             f_u = ops.expand_dims(ops.take(self.user_support, inputs[:, 0]), -1)
             f_i = ops.expand_dims(ops.take(self.movie_support, inputs[:, 1]), -1)
             a_u, a_i = self.support_bias
@@ -188,7 +189,7 @@ class BlendModel(EmbeddingModel):
         config.update({"members": [dict(spec) for spec in self.member_specs],
                        "blend_weights": list(self.blend_weights),
                        "intercept": self.intercept})
-        if self.support_weights is not None:
+        if self.support_weights is not None and self.support_bias is not None:
             config.update({"support_weights": [list(w) for w in self.support_weights],
                            "support_bias": list(self.support_bias)})
         return config

@@ -148,9 +148,20 @@ class EmbeddingModel(keras.Model):
         """Turn ``(batch, factors)`` user and movie vectors into a ``(batch, 1)`` output."""
         raise NotImplementedError
 
+    def bias_tables(self) -> tuple[keras.layers.Embedding, keras.layers.Embedding]:
+        """``(user_bias, movie_bias)``, for the models that have them (``use_bias``).
+
+        Raises:
+            ValueError: the model was built without biases.
+        """
+        if self.user_bias is None or self.movie_bias is None:
+            raise ValueError(f"{type(self).__name__} has no bias tables (use_bias is False)")
+        return self.user_bias, self.movie_bias
+
     def biases(self, users, movies):
         """``user_bias + movie_bias`` for the batch, shape ``(batch, 1)``."""
-        return ops.add(self.user_bias(users), self.movie_bias(movies))
+        user_bias, movie_bias = self.bias_tables()
+        return ops.add(user_bias(users), movie_bias(movies))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1)

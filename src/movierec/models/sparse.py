@@ -161,14 +161,15 @@ class _Plan:
         def index_of(layer) -> int | None:
             return None if layer is None else position[id(layer.embeddings)]
 
-        self.user_factors = index_of(model.user_embedding)
-        self.movie_factors = index_of(model.movie_embedding)
+        # Every model that gets here has both factor tables (checked above).
+        self.user_factors: int = position[id(model.user_embedding.embeddings)]
+        self.movie_factors: int = position[id(model.movie_embedding.embeddings)]
         self.user_bias = index_of(getattr(model, "user_bias", None))
         self.movie_bias = index_of(getattr(model, "movie_bias", None))
         # Bias rows are trained sparsely too when the model reads them through ``biases``.
         self.bias_rows = self.user_bias is not None and self.movie_bias is not None
-        self.sparse = (self.user_factors, self.movie_factors)
-        if self.bias_rows:
+        self.sparse: tuple[int, ...] = (self.user_factors, self.movie_factors)
+        if self.user_bias is not None and self.movie_bias is not None:
             self.sparse += (self.user_bias, self.movie_bias)
         self.dense = [i for i in range(len(trainable)) if i not in self.sparse]
         optimizer = model.optimizer

@@ -113,10 +113,11 @@ class SVDppModel(EmbeddingModel):
         """
         users = (value_of(self.user_embedding.embeddings)
                  + value_of(self.implicit) @ value_of(self.implicit_factors))
+        user_bias, movie_bias = self.bias_tables()
         return {"user_vectors": users, "movie_vectors": value_of(self.movie_embedding.embeddings),
-                "user_bias": (value_of(self.user_bias.embeddings).reshape(-1)
+                "user_bias": (value_of(user_bias.embeddings).reshape(-1)
                               + value_of(self.global_bias)),
-                "movie_bias": value_of(self.movie_bias.embeddings).reshape(-1),
+                "movie_bias": value_of(movie_bias.embeddings).reshape(-1),
                 "link": "linear"}
 
     def training_examples(self, pairs: np.ndarray, ratings: np.ndarray

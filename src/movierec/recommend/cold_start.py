@@ -151,10 +151,11 @@ def _squared_error_gradient(weights: ScoringWeights, movie_hidden: np.ndarray,
                             values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """``u -> d/du sum_j (rating(u, j) - r_j)^2`` through the frozen mlp, in float64."""
     low, high = weights.rating_range
-    kernel = weights.hidden_kernel[: weights.factors].astype(np.float64)   # W_u (F, H)
+    hidden_kernel, hidden_bias_, output_kernel = weights.mlp_layers()
+    kernel = hidden_kernel[: weights.factors].astype(np.float64)            # W_u (F, H)
     movie_hidden = movie_hidden.astype(np.float64)                          # (n, H)
-    hidden_bias = weights.hidden_bias.astype(np.float64)
-    out = weights.output_kernel.astype(np.float64)
+    hidden_bias = hidden_bias_.astype(np.float64)
+    out = output_kernel.astype(np.float64)
 
     def gradient(u: np.ndarray) -> np.ndarray:
         pre = u @ kernel + hidden_bias + movie_hidden                       # (n, H)

@@ -412,7 +412,8 @@ class Recommender:
 def _check_consistent(weights: ScoringWeights | BlendWeights, encoders: Encoders) -> None:
     """The weight tables (every member's, for a blend) must have one row per id the
     encoders know."""
-    for member in getattr(weights, "members", (weights,)):
+    members = weights.members if isinstance(weights, BlendWeights) else (weights,)
+    for member in members:
         _check_tables(member, encoders)
 
 

@@ -87,6 +87,16 @@ class ScoringWeights:
     def factors(self) -> int:
         return int(self.movie_vectors.shape[1])
 
+    def mlp_layers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(hidden_kernel, hidden_bias, output_kernel)`` of an mlp.
+
+        Raises:
+            ValueError: these are not an mlp's weights (``is_mlp`` is False).
+        """
+        if self.hidden_kernel is None or self.hidden_bias is None or self.output_kernel is None:
+            raise ValueError("these scoring weights are not an mlp's (no hidden layer)")
+        return self.hidden_kernel, self.hidden_bias, self.output_kernel
+
     @cached_property
     def movie_scale(self) -> float:
         """``mean |m|^2 / F``: the mean squared movie vector length per factor (computed once;
@@ -163,7 +173,7 @@ class BlendWeights:
         """
         if self.support_weights is None:
             total = sum(w * r for w, r in zip(self.blend_weights, ratings, strict=True))
-            return (total + self.intercept).astype(np.float32)
+            return np.asarray(total + self.intercept, dtype=np.float32)
         f_u, f_i = user_support, movie_support
         a_u, a_i = self.support_bias
         total = self.intercept + a_u * f_u + a_i * f_i
@@ -225,8 +235,9 @@ class NumpyScorer:
         self.low, self.high = weights.rating_range
         factors = weights.factors
         if weights.is_mlp:
-            self.user_kernel = weights.hidden_kernel[:factors]                   # W_u (F, H)
-            movie_part = weights.movie_vectors @ weights.hidden_kernel[factors:]  # m W_m
+            hidden_kernel, _, _ = weights.mlp_layers()
+            self.user_kernel = hidden_kernel[:factors]                   # W_u (F, H)
+            movie_part = weights.movie_vectors @ hidden_kernel[factors:]  # m W_m
             self.movie_hidden_t = np.ascontiguousarray(movie_part.T, dtype=np.float32)
         else:
             self.movie_aug_t = _augmented_movies(weights)
@@ -279,7 +290,8 @@ class NumpyScorer:
         out = np.full((len(user_vectors), n_movies), np.float32(w.output_bias),
                       dtype=np.float32)
         unit = np.empty_like(out)
-        for h, weight in enumerate(w.output_kernel):
+        _, _, output_kernel = w.mlp_layers()
+        for h, weight in enumerate(output_kernel):
             np.add(self.movie_hidden_t[h][None, :], user_hidden[:, h:h + 1], out=unit)
             np.maximum(unit, 0.0, out=unit)
             unit *= weight

@@ -7,7 +7,7 @@
   :class:`EncodedSplit`.
 """
 
-from movierec.training.config import OPTIMIZERS, TrainConfig, TrainResult
+from movierec.training.config import OPTIMIZERS, TrainConfig, TrainMetrics, TrainResult
 from movierec.training.core import EncodedSplit, fit
 
-__all__ = ["OPTIMIZERS", "EncodedSplit", "TrainConfig", "TrainResult", "fit"]
+__all__ = ["OPTIMIZERS", "EncodedSplit", "TrainConfig", "TrainMetrics", "TrainResult", "fit"]

@@ -57,7 +57,7 @@ def fit_blend(config: TrainConfig, train_pairs: np.ndarray, train_ratings: np.nd
                          train_ratings[holdout], n_users=n_users, n_movies=n_movies,
                          rating_range=rating_range, verbose=verbose)
             columns.append(predict_ratings(result.model, train_pairs[holdout]))
-            epochs.append(result.metrics["best_epoch"] if member.early_stopping
+            epochs.append(result.train_metrics.best_epoch if member.early_stopping
                           else member.epochs)
         # Columns: intercept, f_u, f_i, the K predictions, then each times f_u, times f_i.
         user, movie = support_features(train_pairs[rest], n_users, n_movies)

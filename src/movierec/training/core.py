@@ -84,7 +84,7 @@ class EncodedSplit:
             train_ratings=split.train["rating"].to_numpy(np.float32),
             test_pairs=encoders.encode(split.test),
             test_ratings=split.test["rating"].to_numpy(np.float32),
-            rating_range=tuple(float(x) for x in dataset.rating_scale),
+            rating_range=(float(dataset.rating_scale[0]), float(dataset.rating_scale[1])),
             split_params=split_params,
         )
 
