@@ -6,7 +6,7 @@ add a thread hop to every request and undo the inline scoring on the event loop 
 :mod:`movierec.service.app`).
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -57,9 +57,18 @@ async def recommend_user(
     k: Annotated[int, Query(ge=1, le=100, description="How many movies.")] = 10,
     top: Annotated[int, Query(ge=0, le=50, description="How many of the user's own "
                               "highest-rated movies to include.")] = 10,
+    fallback: Annotated[Literal["none", "popular"], Query(
+        description="For a user the model cannot personalise for (unknown, or without "
+                    "training ratings): 'none' (unknown ids are 404) or 'popular' (the "
+                    "best-liked popular movies, labelled as a fallback).")] = "none",
 ) -> dict[str, Any]:
     """Top-``k`` movies for a known user (excluding those they rated), with their own
-    highest-rated movies."""
+    highest-rated movies; with ``fallback=popular``, popular movies for any other user."""
+    if fallback == "popular":
+        reason = state.fallback_reason(user_id)
+        if reason is not None:
+            return await state.call("fallback", state.popular_recommendations, user_id, k,
+                                    reason)
     return await state.call("user", state.user_recommendations, state.user_id(user_id), k,
                             top)
 
@@ -126,7 +135,7 @@ def build_router(new_user_model: type[BaseModel]) -> APIRouter:
                          tags=["users"])
     router.add_api_route("/users/{user_id}/recommendations", recommend_user, methods=["GET"],
                          response_model=s.UserRecommendations, responses=_ERRORS,
-                         tags=["users"])
+                         response_model_exclude_unset=True, tags=["users"])
     router.add_api_route("/recommendations", recommend_new_user, methods=["POST"],
                          response_model=s.NewUserRecommendations, responses=_BODY_ERRORS,
                          tags=["users"])

@@ -23,6 +23,7 @@ import movierec
 from movierec.checks import plain
 from movierec.errors import MovierecError, UnknownIdError
 from movierec.ids import parse_id
+from movierec.recommend.fallback import fallback_reason, popular_fallback
 from movierec.service import schemas as s
 
 __all__ = ["DEFAULT_INLINE_MS", "ServiceRecommender", "ServiceState", "load"]
@@ -176,6 +177,27 @@ class ServiceState:
         return {"user_id": user_id, "k": k, "top_rated": list(self.user_top_rated(user_id, top)),
                 "recommendations": self.recommend(user_id, k)}
 
+    def fallback_reason(self, raw: Any) -> str | None:
+        """Why the user ``raw`` gets no personal recommendations (unknown to the model, or
+        known without training ratings), or None when they do
+        (:func:`movierec.recommend.fallback.fallback_reason`)."""
+        return fallback_reason(self.recommender, raw)  # type: ignore[arg-type]
+
+    def popular_recommendations(self, raw: Any, k: int, reason: str) -> dict[str, Any]:
+        """The body of ``GET /users/{user_id}/recommendations?fallback=popular`` for a user
+        with no personal recommendations: the ``k`` best-liked popular movies
+        (:func:`movierec.recommend.fallback.popular_fallback`), scored by their damped mean
+        rating and labelled as a fallback. Such a user has no training ratings to show."""
+        try:
+            user_id = self.user_id(raw)
+        except UnknownIdError:
+            user_id = _echoed_id(raw, self.users.kind)
+        found = popular_fallback(self.recommender, k, reason=reason)  # type: ignore[arg-type]
+        return {"user_id": user_id, "k": k, "top_rated": [],
+                "recommendations": self.scored(found.movie_ids.tolist(),
+                                               found.mean_ratings.tolist()),
+                "fallback": "popular", "note": found.note}
+
     def new_user_recommendations(self, ratings: dict[Any, float], k: int) -> dict[str, Any]:
         """The body of ``POST /recommendations`` for known movie ids and their ratings."""
         ids, scores = self.recommender.recommend_new_user(ratings, k=k)
@@ -301,6 +323,13 @@ def _known_id(raw: Any, kind: str, index: dict[Any, int], label: str) -> Any:
     if value is None or value not in index:
         raise UnknownIdError(f"unknown {label} {_shown(raw)}: the model was not trained on it")
     return value
+
+
+def _echoed_id(raw: str, kind: str) -> Any:
+    """An unknown user id as a response shows it: typed where it parses, else the text
+    (cut to the schema's longest id)."""
+    value = _typed_id(raw, kind)
+    return value if value is not None else raw[:s.MAX_ID_LENGTH]
 
 
 def _typed_id(raw: Any, kind: str) -> Any:
