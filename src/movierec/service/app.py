@@ -14,7 +14,9 @@ and predictions, whose cost grows with the request.
 Known users' scores are computed once at start where the users x movies table fits in
 memory, which is what makes a blend (about 5 ms per user to score) as fast to serve.
 
-Unknown user or movie ids answer 404 with a message naming the id; malformed input 422;
+Unknown user or movie ids answer 404 with a message naming the id (a user's
+recommendations with ``?fallback=popular`` answer popular movies instead, labelled as a
+fallback); malformed input 422;
 request bodies over ``max_body_bytes`` 413. No input is meant to produce a 500.
 
 The pieces: :mod:`~movierec.service.state` (the loaded run and how each kind of scoring
