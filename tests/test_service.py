@@ -370,6 +370,33 @@ def test_malformed_json_is_422_not_500(client: TestClient) -> None:
         assert response.status_code == 422, content
 
 
+def test_inline_scoring_stays_on_the_event_loop(run_dir: Path) -> None:
+    """The state dependency is async (a plain def one would run in the thread pool), and an
+    inline kind of scoring is called with the event loop running in its thread."""
+    import asyncio
+    import inspect
+
+    from movierec.service.routes import get_state
+
+    assert inspect.iscoroutinefunction(get_state)
+    app = create_app(run_dir, inline_ms=1000)
+    state = app.state.service
+    scoring, on_loop = state.user_recommendations, []
+
+    def recording(*args):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return scoring(*args)
+
+    state.user_recommendations = recording
+    with TestClient(app) as test_client:
+        assert test_client.get("/users/1/recommendations").status_code == 200
+    assert on_loop == [True]
+
+
 def test_cheap_scoring_runs_inline_with_the_same_answers(run_dir: Path) -> None:
     """Scoring cheaper than inline_ms skips the thread pool; the answers do not change."""
     inline, threaded = create_app(run_dir, inline_ms=1000), create_app(run_dir, inline_ms=0)
