@@ -171,6 +171,39 @@ def test_unknown_users_are_404_naming_the_id(client: TestClient, user_id: str) -
     assert repr(user_id) in response.json()["detail"]
 
 
+def test_popular_fallback_leaves_known_users_alone(client: TestClient) -> None:
+    plain = client.get("/users/1/recommendations", params={"k": 5})
+    asked = client.get("/users/1/recommendations", params={"k": 5, "fallback": "popular"})
+    assert asked.status_code == 200 and asked.content == plain.content
+    assert "fallback" not in plain.json() and "note" not in plain.json()
+
+
+@pytest.mark.parametrize("user_id", ["999", "abc"])
+def test_unknown_users_get_labelled_popular_movies_with_fallback(
+        client: TestClient, run_dir: Path, user_id: str) -> None:
+    response = client.get(f"/users/{user_id}/recommendations",
+                          params={"k": 4, "fallback": "popular"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["fallback"] == "popular"
+    assert body["note"].startswith(f"FALLBACK: user {user_id} is unknown to this model")
+    assert body["user_id"] == (999 if user_id == "999" else "abc")
+    assert body["k"] == 4 and body["top_rated"] == []
+    popular = client.get("/movies", params={"limit": 4}).json()["movies"]
+    recs = body["recommendations"]
+    assert [m["movie_id"] for m in recs] == [m["movie_id"] for m in popular]
+    assert set(recs[0]) == {"movie_id", "title", "year", "genres", "score"}
+    scores = [m["score"] for m in recs]
+    assert scores == sorted(scores, reverse=True) and all(0.5 <= x <= 5.0 for x in scores)
+
+
+def test_unknown_users_without_fallback_keep_the_404(client: TestClient) -> None:
+    before = client.get("/users/999/recommendations")
+    assert before.status_code == 404 and "'999'" in before.json()["detail"]
+    invalid = client.get("/users/999/recommendations", params={"fallback": "random"})
+    assert invalid.status_code == 422
+
+
 def test_list_users(client: TestClient) -> None:
     body = client.get("/users", params={"offset": 58, "limit": 5}).json()
     assert body == {"n_users": 60, "users": [59, 60]}
@@ -335,6 +368,33 @@ def test_malformed_json_is_422_not_500(client: TestClient) -> None:
         response = client.post("/predict", content=content,
                                headers={"content-type": "application/json"})
         assert response.status_code == 422, content
+
+
+def test_inline_scoring_stays_on_the_event_loop(run_dir: Path) -> None:
+    """The state dependency is async (a plain def one would run in the thread pool), and an
+    inline kind of scoring is called with the event loop running in its thread."""
+    import asyncio
+    import inspect
+
+    from movierec.service.routes import get_state
+
+    assert inspect.iscoroutinefunction(get_state)
+    app = create_app(run_dir, inline_ms=1000)
+    state = app.state.service
+    scoring, on_loop = state.user_recommendations, []
+
+    def recording(*args):
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return scoring(*args)
+
+    state.user_recommendations = recording
+    with TestClient(app) as test_client:
+        assert test_client.get("/users/1/recommendations").status_code == 200
+    assert on_loop == [True]
 
 
 def test_cheap_scoring_runs_inline_with_the_same_answers(run_dir: Path) -> None:

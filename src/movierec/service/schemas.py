@@ -8,7 +8,7 @@ so the schema itself documents the valid ratings.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, create_model
 
@@ -95,6 +95,12 @@ class UserRecommendations(_Model):
     k: int
     top_rated: list[RatedMovie] = Field(description="The user's own highest-rated movies.")
     recommendations: list[ScoredMovie] = Field(description="Best first; seen movies excluded.")
+    fallback: Literal["popular"] | None = Field(
+        None, description="Only in a fallback answer (asked for with ?fallback=popular): "
+        "'popular' means these are the best-liked popular movies, not personal predictions, "
+        "and each score is the movie's damped mean rating.")
+    note: str | None = Field(None, description="Only in a fallback answer: why, starting "
+                             "with 'FALLBACK:'.")
 
 
 class NewUserRecommendations(_Model):
