@@ -30,7 +30,7 @@ _BODY_ERRORS: dict[int | str, dict[str, Any]] = {
 
 async def get_state(request: Request) -> ServiceState:
     """The app's :class:`ServiceState` (``async``, so FastAPI calls it on the event loop)."""
-    return request.app.state.service  # type: ignore[no-any-return]
+    return request.app.state.service
 
 
 State = Annotated[ServiceState, Depends(get_state)]

@@ -160,7 +160,7 @@ def new_user_request_model(low: float, high: float) -> tuple[type[BaseModel], ty
         "NewUserRequest",
         __base__=_Model,
         ratings=(
-            list[new_rating],  # type: ignore[valid-type]
+            list[new_rating],
             Field(min_length=1, max_length=MAX_NEW_USER_RATINGS,
                   description="The new user's ratings; a movie rated twice keeps the last."),
         ),
