@@ -40,6 +40,14 @@ class TrainConfig:
     ``l2`` and ``bias_l2`` as per-rating penalties; JAX only; see movierec.models.sparse)."""
     bias_l2: float = 0.0
     """Per-rating L2 penalty on user and movie biases (``sparse-adagrad`` only)."""
+    lam: float = 100.0
+    """``ease``: the L2 penalty of its closed form (latest-small's validation choice)."""
+    negative_weight: float = 0.3
+    """``ease``: the input weight of a movie rated below ``positive`` (liked ones weigh 1)."""
+    positive: float = 4.0
+    """``ease``: the rating from which a movie counts as liked."""
+    popularity_exponent: float = 0.2
+    """``ease``: scale movie ``i``'s column by ``(ratings_i + 1) ** -popularity_exponent``."""
     members: tuple[dict[str, Any], ...] = ()
     """For ``model="blend"``: each member's TrainConfig fields (see movierec.models.blend)."""
 
@@ -57,6 +65,10 @@ class TrainConfig:
             raise MovierecError(
                 f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
             )
+        if self.lam <= 0:
+            raise MovierecError("lam must be positive")
+        if self.negative_weight < 0:
+            raise MovierecError("negative-weight must not be negative")
         if self.l2 < 0 or self.bias_l2 < 0:
             raise MovierecError("l2 and bias-l2 must not be negative")
         object.__setattr__(self, "members", tuple(dict(m) for m in self.members))
