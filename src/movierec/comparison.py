@@ -121,9 +121,9 @@ def _fit_keras(name: str, dataset: Dataset, data: EncodedSplit, base_config: Tra
                                              dataset.movies)
         ranking = ranking_report(recommender, data.split, K, RELEVANCE_THRESHOLD)
     return ComparisonRow(
-        name=name, rmse=m["rmse"], mae=m["mae"], best_epoch=m["best_epoch"],
-        best_epoch_rmse=m["best_epoch_rmse"], train_seconds=m["train_seconds"],
-        seconds_per_epoch=m["seconds_per_epoch"], parameters=m["parameters"],
+        name=name, rmse=m.get("rmse"), mae=m.get("mae"), best_epoch=m.get("best_epoch"),
+        best_epoch_rmse=m.get("best_epoch_rmse"), train_seconds=m["train_seconds"],
+        seconds_per_epoch=m.get("seconds_per_epoch"), parameters=m["parameters"],
         peak_rss_mib=m["peak_rss_mib"], history=result.history,
         run_dir=str(run_dir) if run_dir else None, ranking=ranking,
     )

@@ -109,6 +109,12 @@ def train_command(
 
 def _summary(m: dict) -> str:
     """Validation figures and cost; a blend trains its members, not epochs of its own."""
+    if m.get("ranking_model"):
+        ndcg = m.get("val_ndcg_at_10")
+        quality = (f"validation NDCG@10 {ndcg:.4f}, recall@10 {m['val_recall_at_10']:.4f}"
+                   if ndcg is not None else "no validation ranking")
+        return (f"ranking model: no rating predictions; {quality}; solved in "
+                f"{m['train_seconds']:.1f} s, peak {m['peak_rss_mib']:,.0f} MiB")
     scores = f"validation RMSE {m['rmse']:.4f}, MAE {m['mae']:.4f}"
     if "member_epochs" in m:
         return f"{scores}; {len(m['member_epochs'])} members trained in {m['train_seconds']:.1f} s"
@@ -209,7 +215,8 @@ def demo_command(
                           quiet=True)
     console.print(f"Loss curves: {out}/<model>/loss.png; validation curves: "
                   f"{out}/validation_curves.png", highlight=False, soft_wrap=True)
-    best = min((row for row in rows if row.ranking and row.run_dir), key=lambda row: row.rmse)
+    best = min((row for row in rows if row.ranking and row.run_dir and row.rmse is not None),
+               key=lambda row: row.rmse)
     user = np.random.default_rng(seed).choice(np.sort(data.ratings["user_id"].unique()))
     console.rule(f"[bold]3. Top 10 unseen movies for user {user} from the best model, "
                  f"{best.name}")

@@ -67,6 +67,11 @@ class ModelSpec:
     scoring: Scoring = "factors"
     group: str = "rating"
 
+    @property
+    def predicts_ratings(self) -> bool:
+        """False for a ranking model: its score orders movies but is no rating."""
+        return self.group != "ranking"
+
 
 _REGISTRY: dict[str, tuple[ModelSpec, type]] = {}
 

@@ -49,8 +49,8 @@ def fit_closed_form(
         "n_validation": len(val_pairs),
         **_validation_ranking(model, train_pairs, val_pairs, val_ratings, config.positive),
     }
-    history = [{"epoch": 1, "seconds": cost.seconds}]
-    return TrainResult(model=model, config=config, history=history, metrics=result_metrics)
+    # No epochs: an empty history (so no loss or validation curves are drawn for it).
+    return TrainResult(model=model, config=config, history=[], metrics=result_metrics)
 
 
 def _validation_ranking(model, train_pairs: np.ndarray, val_pairs: np.ndarray,
