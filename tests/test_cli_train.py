@@ -84,11 +84,12 @@ def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,
     out = tmp_path / "ease"
     runner = CliRunner()
     result = runner.invoke(app, ["train", "--ratings", str(ratings_file), "--model", "ease",
-                                 "--out", str(out), "--quiet"])
+                                 "--lam", "20", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     assert "ranking model: no rating predictions" in result.output
     assert "validation NDCG@10" in result.output and "RMSE" not in result.output
     assert "rmse" not in json.loads((out / "metrics.json").read_text())
+    assert json.loads((out / "config.json").read_text())["train"]["lam"] == 20.0
     evaluated = runner.invoke(app, ["evaluate", "--run", str(out), "--ratings",
                                     str(ratings_file), "--json"])
     assert evaluated.exit_code == 0, evaluated.output

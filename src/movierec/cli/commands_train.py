@@ -81,6 +81,12 @@ def train_command(
     early_stopping: int = typer.Option(
         0, help="Stop after N epochs without a better validation RMSE, keeping the best "
         "weights (0: off)."),
+    lam: float = typer.Option(100.0, help="ease: L2 penalty of its closed form "
+                              "(latest-small's validation choice)."),
+    negative_weight: float = typer.Option(
+        0.3, help="ease: input weight of a movie rated below 4 (liked ones weigh 1)."),
+    popularity_exponent: float = typer.Option(
+        0.2, help="ease: divide each movie's column by (its ratings + 1) ** this."),
     out: Path = typer.Option(None, help="Run directory to write (default runs/<model>)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     preset: str = typer.Option(None, "--preset", help=PRESET_HELP),
@@ -91,6 +97,7 @@ def train_command(
     config = TrainConfig(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         factors=factors, l2=l2, seed=seed, early_stopping=early_stopping or None,
+        lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
     )
     data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
                      timestamp_col)
