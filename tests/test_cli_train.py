@@ -76,3 +76,34 @@ def test_demo_runs_the_whole_tutorial(real_data_dir: Path, tmp_path: Path) -> No
     for expected in ("Sum of ratings: top 15 users x top 15 movies", "Rating prediction",
                      "Top-10 ranking", "Top 10 unseen movies for user"):
         assert expected in result.output
+
+
+def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,
+                                                        tmp_path: Path) -> None:
+    """ease predicts no rating: every command says so instead of printing an RMSE."""
+    out = tmp_path / "ease"
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--ratings", str(ratings_file), "--model", "ease",
+                                 "--lam", "20", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "ranking model: no rating predictions" in result.output
+    assert "validation NDCG@10" in result.output and "RMSE" not in result.output
+    assert "rmse" not in json.loads((out / "metrics.json").read_text())
+    assert json.loads((out / "config.json").read_text())["train"]["lam"] == 20.0
+    evaluated = runner.invoke(app, ["evaluate", "--run", str(out), "--ratings",
+                                    str(ratings_file), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads(evaluated.output)
+    assert report["metrics"]["rmse"] is None
+    assert report["metrics"]["ndcg@10"] > report["baselines"]["popularity"]["ndcg@10"]
+    recommended = runner.invoke(app, ["recommend", "--run", str(out), "--user", "1"])
+    assert recommended.exit_code == 0, recommended.output
+    assert "relative score" in recommended.output
+    new_user = runner.invoke(app, ["recommend", "--run", str(out), "--rate", "2=5"])
+    assert new_user.exit_code != 0 and "ranking model" in str(new_user.exception)
+    compared = runner.invoke(app, ["compare", "--ratings", str(ratings_file), "--models",
+                                   "ease,dot-bias", "--epochs", "1", "--out",
+                                   str(tmp_path / "cmp"), "--quiet"])
+    assert compared.exit_code == 0, compared.output
+    rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["models"]
+    assert rows[0]["name"] == "ease" and rows[0]["rmse"] is None and rows[0]["ranking"]

@@ -87,8 +87,9 @@ def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset:
         result.model.save(tmp / MODEL_FILE)
         data.split.train.to_parquet(tmp / "train.parquet", index=False)
         dataset.movies.to_parquet(tmp / "movies.parquet", index=False)
-        plot_loss_curves(result.history, tmp / "loss.png",
-                         title=f"{result.config.model} on {dataset.name}")
+        if result.history:  # a closed-form model (ease) has no epochs to plot
+            plot_loss_curves(result.history, tmp / "loss.png",
+                             title=f"{result.config.model} on {dataset.name}")
     return path
 
 

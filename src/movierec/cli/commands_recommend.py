@@ -130,7 +130,8 @@ def _known_user(rec, user: str, k: int, excluded: list, fallback: str, show_rate
         return
     ids, predicted = rec.recommend([user_id], k, exclude=excluded)
     top = rec.user_top_rated(user_id, show_rated)
-    recs = _rows(rec, ids[0], {"predicted_rating": predicted[0]})
+    value_key = "predicted_rating" if rec.predicts_ratings else "score"
+    recs = _rows(rec, ids[0], {value_key: predicted[0]})
     warning = (f"user {user_id} has no training ratings, so the model never learned their "
                "taste; these come from an untrained vector (try --fallback popular)"
                if n_rated == 0 else None)
@@ -150,7 +151,7 @@ def _known_user(rec, user: str, k: int, excluded: list, fallback: str, show_rate
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(_recommendation_table(
         recs, f"Top {k} for user {user_id} ({rec.model_name}, unrated movies only)",
-        "predicted_rating", "predicted"))
+        value_key, "predicted" if rec.predicts_ratings else "relative score"))
 
 
 def _popular(rec, user: Any, k: int, excluded: list, as_json: bool, context: dict,
@@ -326,9 +327,11 @@ def evaluate_command(
         _print_json(result)
         return
     console = wide_console()
+    errors = ("ranking model: no rating predictions" if report["rmse"] is None
+              else f"RMSE {report['rmse']:.4f}, MAE {report['mae']:.4f}")
     console.print(
         f"{rec.model_name} on {data.name}, {protocol} ({len(split.test):,} held-out ratings): "
-        f"RMSE {report['rmse']:.4f}, MAE {report['mae']:.4f}", highlight=False, soft_wrap=True)
+        f"{errors}", highlight=False, soft_wrap=True)
     relevant = (f"rated >= {relevance:g}" if relevance is not None
                 else "every held-out movie")
     table = Table(title=f"Top-{k} ranking ({relevant} is relevant; "

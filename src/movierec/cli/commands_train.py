@@ -81,6 +81,12 @@ def train_command(
     early_stopping: int = typer.Option(
         0, help="Stop after N epochs without a better validation RMSE, keeping the best "
         "weights (0: off)."),
+    lam: float = typer.Option(100.0, help="ease: L2 penalty of its closed form "
+                              "(latest-small's validation choice)."),
+    negative_weight: float = typer.Option(
+        0.3, help="ease: input weight of a movie rated below 4 (liked ones weigh 1)."),
+    popularity_exponent: float = typer.Option(
+        0.2, help="ease: divide each movie's column by (its ratings + 1) ** this."),
     out: Path = typer.Option(None, help="Run directory to write (default runs/<model>)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     preset: str = typer.Option(None, "--preset", help=PRESET_HELP),
@@ -91,6 +97,7 @@ def train_command(
     config = TrainConfig(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         factors=factors, l2=l2, seed=seed, early_stopping=early_stopping or None,
+        lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
     )
     data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
                      timestamp_col)
@@ -109,6 +116,12 @@ def train_command(
 
 def _summary(m: TrainMetrics) -> str:
     """Validation figures and cost; a blend trains its members, not epochs of its own."""
+    if m.ranking_model:
+        quality = (f"validation NDCG@10 {m.val_ndcg_at_10:.4f}, recall@10 "
+                   f"{m.val_recall_at_10 or 0.0:.4f}" if m.val_ndcg_at_10 is not None
+                   else "no validation ranking")
+        return (f"ranking model: no rating predictions; {quality}; solved in "
+                f"{m.train_seconds:.1f} s, peak {m.peak_rss_mib:,.0f} MiB")
     scores = f"validation RMSE {m.rmse:.4f}, MAE {m.mae:.4f}"
     if m.member_epochs is not None:
         return f"{scores}; {len(m.member_epochs)} members trained in {m.train_seconds:.1f} s"
@@ -209,7 +222,8 @@ def demo_command(
                           quiet=True)
     console.print(f"Loss curves: {out}/<model>/loss.png; validation curves: "
                   f"{out}/validation_curves.png", highlight=False, soft_wrap=True)
-    best = min((row for row in rows if row.ranking and row.run_dir), key=lambda row: row.rmse)
+    best = min((row for row in rows if row.ranking and row.run_dir and row.rmse is not None),
+               key=lambda row: row.rmse)
     user = np.random.default_rng(seed).choice(np.sort(data.ratings["user_id"].unique()))
     console.rule(f"[bold]3. Top 10 unseen movies for user {user} from the best model, "
                  f"{best.name}")

@@ -48,12 +48,14 @@ class ModelSpec:
         description: one line for listings and reports.
         trainer: how :func:`movierec.training.fit` trains it: ``"keras"`` (``model.fit`` on
             pairs, or on the rows ``model.training_examples`` makes) or ``"blend"`` (its
-            members first, then their weights).
+            members first, then their weights) or ``"closed-form"`` (solved in one step
+            by ``model.fit_closed_form``, e.g. ``ease``).
         scoring: how the numpy recommender scores it: ``"factors"`` (the tables of
             ``model.scoring_tables()``), ``"blend"`` (its members' scores, weighted) or
             ``"none"`` (it has no per-pair score and cannot recommend).
-        group: ``"tutorial"`` (the tutorial's V1-V4 and the published V4) or ``"rating"``
-            (the other rating models); :func:`model_names` filters on it.
+        group: ``"tutorial"`` (the tutorial's V1-V4 and the published V4), ``"rating"``
+            (the other rating models) or ``"ranking"`` (models that rank movies and
+            predict no rating, e.g. ``ease``); :func:`model_names` filters on it.
     """
 
     name: str
@@ -64,6 +66,11 @@ class ModelSpec:
     trainer: str = "keras"
     scoring: Scoring = "factors"
     group: str = "rating"
+
+    @property
+    def predicts_ratings(self) -> bool:
+        """False for a ranking model: its score orders movies but is no rating."""
+        return self.group != "ranking"
 
 
 _REGISTRY: dict[str, tuple[ModelSpec, type]] = {}

@@ -20,6 +20,7 @@ import pandas as pd
 from movierec.catalog import Catalog
 from movierec.encoding import Encoders
 from movierec.errors import MovierecError, UnknownIdError
+from movierec.models import model_names, model_spec
 from movierec.recommend.cold_start import check_new_ratings
 from movierec.recommend.history import TrainingHistory
 from movierec.recommend.ids import encode_ids, first_unknown, raw_ids
@@ -71,6 +72,10 @@ class Recommender:
         self.weights = weights
         self.encoders = encoders
         self.model_name = model_name
+        self.predicts_ratings = (model_name not in model_names()
+                                 or model_spec(model_name).predicts_ratings)
+        """False for a ranking model (``ease``): its values are relative scores, which
+        :meth:`recommend` returns as they are instead of as ratings."""
         self.rating_range = weights.rating_range
         self._history = TrainingHistory.index(train_ratings, encoders, weights.rating_range)
         self._scorer = scorer_for(weights, self._history.rated_users())
@@ -299,7 +304,7 @@ class Recommender:
         """Top ``k`` indices of each row of ``scores`` and their values (NaN padding), as
         ratings when ``scores`` are raw scores."""
         items, values = top_k_rows(scores, k)
-        if as_ratings:
+        if as_ratings and self.predicts_ratings:
             values = self._scorer.to_rating(values)
         return items, np.where(items >= 0, values, np.nan).astype(np.float32)
 
@@ -334,6 +339,11 @@ class Recommender:
             MovierecError: no ratings, or a rating outside the rating range.
             UnknownIdError: a movie the model does not know.
         """
+        if not self.predicts_ratings:
+            raise MovierecError(
+                f"{self.model_name} is a ranking model and cannot fold in a new user yet; "
+                "recommend for a known user, or use a rating model (e.g. dot-bias) for "
+                "--rate / --ratings-of-new-user")
         movies = self.movie_indices(list(ratings.keys()))
         values = np.asarray(list(ratings.values()), dtype=np.float64)
         check_new_ratings(values, self.rating_range)

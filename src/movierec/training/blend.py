@@ -51,13 +51,15 @@ def fit_blend(config: TrainConfig, train_pairs: np.ndarray, train_ratings: np.nd
     started = time.perf_counter()
     with measure() as cost:
         rest, holdout = random_positions(len(train_pairs), HOLDOUT, seed=config.seed)
-        columns, epochs = [], []
+        columns: list[np.ndarray] = []
+        epochs: list[int] = []
         for member in member_configs:
             result = fit_keras(member, train_pairs[rest], train_ratings[rest], train_pairs[holdout],
                          train_ratings[holdout], n_users=n_users, n_movies=n_movies,
                          rating_range=rating_range, verbose=verbose)
             columns.append(predict_ratings(result.model, train_pairs[holdout]))
-            epochs.append(result.train_metrics.best_epoch if member.early_stopping
+            best = result.train_metrics.best_epoch
+            epochs.append(best if member.early_stopping and best is not None
                           else member.epochs)
         # Columns: intercept, f_u, f_i, the K predictions, then each times f_u, times f_i.
         user, movie = support_features(train_pairs[rest], n_users, n_movies)

@@ -41,6 +41,14 @@ class TrainConfig:
     ``l2`` and ``bias_l2`` as per-rating penalties; JAX only; see movierec.models.sparse)."""
     bias_l2: float = 0.0
     """Per-rating L2 penalty on user and movie biases (``sparse-adagrad`` only)."""
+    lam: float = 100.0
+    """``ease``: the L2 penalty of its closed form (latest-small's validation choice)."""
+    negative_weight: float = 0.3
+    """``ease``: the input weight of a movie rated below ``positive`` (liked ones weigh 1)."""
+    positive: float = 4.0
+    """``ease``: the rating from which a movie counts as liked."""
+    popularity_exponent: float = 0.2
+    """``ease``: scale movie ``i``'s column by ``(ratings_i + 1) ** -popularity_exponent``."""
     members: tuple[dict[str, Any], ...] = ()
     """For ``model="blend"``: each member's TrainConfig fields (see movierec.models.blend)."""
 
@@ -58,6 +66,10 @@ class TrainConfig:
             raise MovierecError(
                 f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
             )
+        if self.lam <= 0:
+            raise MovierecError("lam must be positive")
+        if self.negative_weight < 0:
+            raise MovierecError("negative-weight must not be negative")
         if self.l2 < 0 or self.bias_l2 < 0:
             raise MovierecError("l2 and bias-l2 must not be negative")
         object.__setattr__(self, "members", tuple(dict(m) for m in self.members))
@@ -86,36 +98,42 @@ class TrainResult:
         return TrainMetrics.from_dict(self.metrics)
 
 
-# The fields only a blend records, in the order the blend trainer writes them.
-_BLEND_FIELDS = ("holdout_rmse", "blend_weights", "intercept", "support_weights",
-                 "support_bias", "member_epochs")
+# The fields every run records, and those every rating model (not a ranking model) records.
+_COMMON_FIELDS = ("train_seconds", "peak_rss_mib", "parameters", "n_train", "n_validation")
+_RATING_FIELDS = ("rmse", "mae", "final_epoch_rmse", "best_epoch", "best_epoch_rmse",
+                  "epochs_run", "seconds_per_epoch", "ratings_per_second", "eval_batch_size")
 
 
 @dataclass(frozen=True)
 class TrainMetrics:
     """A run's final validation figures and cost: ``metrics.json`` as a typed record.
 
-    Every run has the common fields. A blend trains its members, not epochs of its own
-    (``best_epoch`` is 1), and also records how it was fitted: the fields from
-    ``holdout_rmse`` on, None for other models. :meth:`to_dict` gives back the dict
-    :meth:`from_dict` read, keys in the same order (keys this version does not know are kept
-    in ``extra`` and written last), so metrics.json round-trips.
+    Every run has the cost fields. A rating model also has its validation RMSE and MAE and
+    its epochs; a ranking model (``ranking_model``, e.g. ``ease``) predicts no ratings and
+    has validation NDCG@10 and recall@10 instead. A blend trains its members, not epochs of
+    its own (``best_epoch`` is 1), and also records how it was fitted: the fields from
+    ``holdout_rmse`` on. :meth:`to_dict` gives back the dict :meth:`from_dict` read, keys in
+    the same order (keys this version does not know are kept in ``extra``), so metrics.json
+    round-trips.
     """
 
-    rmse: float
-    mae: float
-    final_epoch_rmse: float
-    best_epoch: int
-    best_epoch_rmse: float
-    epochs_run: int
     train_seconds: float
-    seconds_per_epoch: float
-    ratings_per_second: float
     peak_rss_mib: float
     parameters: int
     n_train: int
     n_validation: int
-    eval_batch_size: int
+    rmse: float | None = None
+    mae: float | None = None
+    final_epoch_rmse: float | None = None
+    best_epoch: int | None = None
+    best_epoch_rmse: float | None = None
+    epochs_run: int | None = None
+    seconds_per_epoch: float | None = None
+    ratings_per_second: float | None = None
+    eval_batch_size: int | None = None
+    ranking_model: bool = False
+    val_ndcg_at_10: float | None = None
+    val_recall_at_10: float | None = None
     holdout_rmse: float | None = None
     """Blend: the members' RMSE on the slice of the training ratings the blend was fitted on."""
     blend_weights: list[float] | None = None
@@ -126,6 +144,8 @@ class TrainMetrics:
     """Blend: the epochs each member trained for."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys this version does not know (a newer writer's), kept for :meth:`to_dict`."""
+    keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    """The keys of the dict this was read from, in order (what :meth:`to_dict` writes)."""
 
     @property
     def is_blend(self) -> bool:
@@ -136,20 +156,18 @@ class TrainMetrics:
         """Read a metrics dict (``TrainResult.metrics`` or a run's metrics.json).
 
         Raises:
-            MovierecError: a field every run has is missing.
+            MovierecError: a field every run (or every rating model) has is missing.
         """
-        known = [f for f in fields(cls) if f.name != "extra"]
-        missing = [f.name for f in known if f.name not in _BLEND_FIELDS and f.name not in data]
+        required = _COMMON_FIELDS + (() if data.get("ranking_model") else _RATING_FIELDS)
+        missing = [name for name in required if name not in data]
         if missing:
             raise MovierecError(f"training metrics lack {', '.join(missing)}")
-        names = {f.name for f in known}
+        names = {f.name for f in fields(cls)} - {"extra", "keys"}
         return cls(**{key: value for key, value in data.items() if key in names},
-                   extra={key: value for key, value in data.items() if key not in names})
+                   extra={key: value for key, value in data.items() if key not in names},
+                   keys=tuple(data))
 
     def to_dict(self) -> dict[str, Any]:
-        """The metrics.json dict: the common fields, a blend's fields if this is a blend
-        (None ones included, as the blend trainer writes them), then ``extra``."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)
-               if f.name != "extra" and (f.name not in _BLEND_FIELDS or self.is_blend)}
-        out.update(self.extra)
-        return out
+        """The metrics.json dict this was read from."""
+        values = {**{f.name: getattr(self, f.name) for f in fields(self)}, **self.extra}
+        return {key: values[key] for key in self.keys}

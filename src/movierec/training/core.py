@@ -3,7 +3,8 @@
 :func:`fit` hands a configuration to the trainer its model is registered with
 (:attr:`movierec.models.ModelSpec.trainer`): ``"keras"``
 (:func:`~movierec.training.keras_fit.fit_keras`) or ``"blend"``
-(:func:`~movierec.training.blend.fit_blend`).
+(:func:`~movierec.training.blend.fit_blend`) or ``"closed-form"``
+(:func:`~movierec.training.closed_form.fit_closed_form`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from movierec.encoding import Encoders
 from movierec.models import model_spec
 from movierec.splits import Split
 from movierec.training.blend import fit_blend
+from movierec.training.closed_form import fit_closed_form
 from movierec.training.config import TrainConfig, TrainResult
 from movierec.training.keras_fit import fit_keras
 
 __all__ = ["EncodedSplit", "fit"]
 
-_TRAINERS: dict[str, Callable[..., TrainResult]] = {"keras": fit_keras, "blend": fit_blend}
+_TRAINERS: dict[str, Callable[..., TrainResult]] = {
+    "keras": fit_keras, "blend": fit_blend, "closed-form": fit_closed_form,
+}
 
 
 def fit(

@@ -1,0 +1,168 @@
+"""``ease``: EASE (Steck, "Embarrassingly Shallow Autoencoders", WWW 2019), rating-weighted.
+
+A ranking model: it scores how likely a user is to like a movie, not the rating they would
+give. Each user is a row of the input matrix ``W`` (``n_users x n_movies``)::
+
+    W[u, i] = 1              if u rated i >= positive (4.0 by default)
+            = negative_weight if u rated i below it (0.3 by default), 0 if unrated
+
+and the item-item weights are EASE's closed form on it::
+
+    P = (W^T W + lam I)^-1,  B = I - P / diag(P) (column-wise),  diag(B) = 0
+
+with each column ``i`` then scaled by ``(pop_i + 1) ** -popularity_exponent`` (``pop_i``:
+the movie's training ratings), which lowers the most popular movies a little.
+``score(u, i) = W[u] . B[:, i]``. On ML-100K u1, settings chosen on a validation split of
+the training data, this took test NDCG@10 from 0.4476 (plain binary EASE) to 0.4756.
+
+``W`` and ``B`` are non-trainable weights set by :meth:`EASEModel.fit_closed_form` (the
+``closed-form`` trainer) and saved with the model, so a reloaded ``.keras`` file predicts
+alone. ``B`` is dense, so the model refuses catalogues beyond ``MAX_ITEMS`` movies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from keras import ops
+
+from movierec.errors import MovierecError
+from movierec.models.embedding import EmbeddingModel, value_of
+from movierec.models.registry import register_model
+
+__all__ = ["MAX_ITEMS", "EASEModel", "ease_weights"]
+
+MAX_ITEMS = 30_000
+"""Largest catalogue: ``B`` is ``n_movies^2`` float32 (3.6 GB at 30,000 movies)."""
+
+
+def ease_weights(
+    inputs: np.ndarray, lam: float, popularity: np.ndarray | None = None,
+    popularity_exponent: float = 0.0,
+) -> np.ndarray:
+    """EASE's item-item matrix ``B`` (``n_movies x n_movies``, float32) of input matrix ``W``.
+
+    Computed in float64; when there are fewer users than movies through the Woodbury
+    identity, ``P = (I - W^T (W W^T + lam I)^-1 W) / lam``, which inverts a users-sized
+    matrix instead of a movies-sized one.
+    """
+    if lam <= 0:
+        raise MovierecError(f"EASE needs a positive lam (its L2 penalty), got {lam!r}")
+    w = np.asarray(inputs, dtype=np.float64)
+    n_users, n_movies = w.shape
+    if n_users < n_movies:
+        inner = np.linalg.inv(w @ w.T + lam * np.eye(n_users))
+        p = w.T @ (inner @ w)
+        np.negative(p, out=p)
+        p[np.diag_indices(n_movies)] += 1.0
+        p /= lam
+    else:
+        p = np.asarray(np.linalg.inv(w.T @ w + lam * np.eye(n_movies)), np.float64)
+    p /= -np.diag(p)[None, :]  # in place: B is P's size, and 9,724 movies are 750 MB
+    np.fill_diagonal(p, 0.0)
+    if popularity is not None and popularity_exponent:
+        p *= (np.asarray(popularity, np.float64) + 1.0)[None, :] ** -popularity_exponent
+    return p.astype(np.float32)
+
+
+@register_model(
+    "ease",
+    trainer="closed-form",
+    group="ranking",
+    description="EASE: closed-form item-item weights over liked (and, weighted, disliked) "
+                "movies; ranks, predicts no rating",
+)
+class EASEModel(EmbeddingModel):
+    """Rating-weighted EASE (see the module docstring).
+
+    Args:
+        n_users, n_movies, rating_range, seed: as :class:`EmbeddingModel`.
+        factors, l2: accepted (and saved) so that every model builds alike; unused.
+        lam: EASE's L2 penalty on ``B`` (100, latest-small's validation choice; 300 on
+            ML-100K u1).
+        negative_weight: ``W``'s value for a rating below ``positive``.
+        positive: the rating from which a movie counts as liked.
+        popularity_exponent: ``p`` in the ``(pop_i + 1) ** -p`` column scaling.
+
+    Attributes:
+        item_weights: non-trainable ``(n_movies, n_movies)`` ``B``, scaling folded in.
+        user_items: non-trainable ``(n_users, n_movies)`` ``W``.
+    """
+
+    link = "linear"
+
+    def __init__(self, n_users: int, n_movies: int, factors: int = 50, l2: float = 1e-6,
+                 rating_range: tuple[float, float] | list[float] = (0.5, 5.0),
+                 seed: int | None = None, lam: float = 100.0, negative_weight: float = 0.3,
+                 positive: float = 4.0, popularity_exponent: float = 0.2,
+                 **kwargs: Any) -> None:
+        if int(n_movies) > MAX_ITEMS:
+            gib = int(n_movies) ** 2 * 4 / 2**30
+            raise MovierecError(
+                f"ease keeps a dense {n_movies:,} x {n_movies:,} item-item matrix "
+                f"({gib:.1f} GiB of float32), beyond its limit of {MAX_ITEMS:,} movies; "
+                "use a factor model (e.g. dot-bias) for a catalogue this large"
+            )
+        if lam <= 0:
+            raise ValueError(f"lam must be positive, got {lam!r}")
+        if negative_weight < 0:
+            raise ValueError(f"negative_weight must not be negative, got {negative_weight!r}")
+        super().__init__(n_users, n_movies, factors, l2, rating_range, seed, **kwargs)
+        self.lam = float(lam)
+        self.negative_weight = float(negative_weight)
+        self.positive = float(positive)
+        self.popularity_exponent = float(popularity_exponent)
+
+    # No factor or bias tables: the weights are W and B.
+    def _factor_table(self, rows: int, offset: int, name: str) -> None:
+        return None
+
+    def build_head(self) -> None:
+        if getattr(self, "item_weights", None) is not None:
+            return
+        self.item_weights = self.add_weight(shape=(self.n_movies, self.n_movies),
+                                            name="item_weights", initializer="zeros",
+                                            trainable=False)
+        self.user_items = self.add_weight(shape=(self.n_users, self.n_movies),
+                                          name="user_items", initializer="zeros",
+                                          trainable=False)
+
+    def call(self, inputs, training: bool = False):
+        rows = ops.take(self.user_items, inputs[:, 0], axis=0)  # (batch, n_movies)
+        columns = ops.transpose(ops.take(self.item_weights, inputs[:, 1], axis=1))
+        return ops.sum(ops.multiply(rows, columns), axis=-1, keepdims=True)
+
+    # -- closed form ------------------------------------------------------------------------
+
+    def input_matrix(self, pairs: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+        """``W`` of the given ``[user_index, movie_index]`` pairs and their ratings."""
+        ratings = np.asarray(ratings, dtype=np.float32).reshape(-1)
+        matrix = np.zeros((self.n_users, self.n_movies), dtype=np.float32)
+        values = np.where(ratings >= self.positive, 1.0, self.negative_weight)
+        matrix[pairs[:, 0], pairs[:, 1]] = values
+        return matrix
+
+    def fit_closed_form(self, pairs: np.ndarray, ratings: np.ndarray) -> None:
+        """Set ``W`` and ``B`` from the training pairs (replaces any earlier fit)."""
+        pairs = np.asarray(pairs)
+        matrix = self.input_matrix(pairs, ratings)
+        popularity = np.bincount(pairs[:, 1], minlength=self.n_movies)
+        weights = ease_weights(matrix, self.lam, popularity, self.popularity_exponent)
+        if not self.built:
+            self.build((None, 2))
+        self.user_items.assign(matrix)
+        self.item_weights.assign(weights)
+
+    def scoring_tables(self) -> dict[str, Any]:
+        """``score(u, i) = user_vectors[u] . movie_vectors[i]``: ``W`` and ``B^T``."""
+        return {"user_vectors": value_of(self.user_items),
+                "movie_vectors": np.ascontiguousarray(value_of(self.item_weights).T),
+                "user_bias": None, "movie_bias": None, "link": "linear"}
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"lam": self.lam, "negative_weight": self.negative_weight,
+                       "positive": self.positive,
+                       "popularity_exponent": self.popularity_exponent})
+        return config

@@ -1,0 +1,147 @@
+"""``ease``: its closed form, its saved weights, its numpy scoring and its limits."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from movierec.errors import MovierecError
+from movierec.models import build_model, model_class, model_spec
+from movierec.models.ease import MAX_ITEMS, EASEModel, ease_weights
+from movierec.recommend.scoring import NumpyScorer, ScoringWeights
+from movierec.training import TrainConfig
+from movierec.training.core import fit
+
+pytestmark = pytest.mark.backend
+
+RANGE = (1.0, 5.0)
+
+
+def _blocks(n_users: int = 40, n_movies: int = 30, seed: int = 0):
+    """Two taste blocks: even users watch mostly even movies and like them (4 or 5), odd
+    users odd ones; each user rated a random 60% of their block (so some are left to rank)
+    and 10% of the other block, which they disliked (1 or 2)."""
+    rng = np.random.default_rng(seed)
+    pairs, ratings = [], []
+    for user in range(n_users):
+        for movie in range(n_movies):
+            inside = user % 2 == movie % 2
+            if rng.random() < (0.6 if inside else 0.1):
+                pairs.append((user, movie))
+                ratings.append(rng.choice([4.0, 5.0]) if inside else rng.choice([1.0, 2.0]))
+    return np.array(pairs, dtype=np.int32), np.array(ratings, dtype=np.float32)
+
+
+def _direct_ease(w: np.ndarray, lam: float, popularity: np.ndarray, p: float) -> np.ndarray:
+    """EASE as the paper writes it: invert the movies-sized Gram matrix."""
+    inverse = np.linalg.inv(w.T @ w + lam * np.eye(w.shape[1]))
+    b = np.eye(w.shape[1]) - inverse / np.diag(inverse)[None, :]
+    np.fill_diagonal(b, 0.0)
+    return b * ((popularity + 1.0) ** -p)[None, :]
+
+
+def _fitted(**kwargs) -> tuple[EASEModel, np.ndarray, np.ndarray]:
+    pairs, ratings = _blocks()
+    kwargs.setdefault("lam", 5.0)  # 40 users: latest-small's 100 would swamp the counts
+    model = model_class("ease")(40, 30, rating_range=RANGE, **kwargs)
+    model.build((None, 2))
+    model.fit_closed_form(pairs, ratings)
+    return model, pairs, ratings
+
+
+def test_spec_is_a_closed_form_ranking_model():
+    spec = model_spec("ease")
+    assert spec.trainer == "closed-form" and spec.group == "ranking"
+    assert spec.scoring == "factors"
+
+
+@pytest.mark.parametrize("shape", [(40, 30), (20, 30)])  # Woodbury path and direct path
+def test_closed_form_matches_direct_numpy(shape):
+    rng = np.random.default_rng(1)
+    w = (rng.random(shape) < 0.3) * rng.choice([1.0, 0.3], size=shape)
+    popularity = rng.integers(0, 20, shape[1]).astype(float)
+    expected = _direct_ease(w, 7.0, popularity, 0.2)
+    np.testing.assert_allclose(ease_weights(w, 7.0, popularity, 0.2), expected, atol=1e-5)
+    assert np.all(np.diag(ease_weights(w, 7.0)) == 0.0)
+
+
+def test_model_weights_are_the_recipe():
+    model, pairs, ratings = _fitted(lam=5.0, negative_weight=0.3, popularity_exponent=0.2)
+    w = np.zeros((40, 30))
+    w[pairs[:, 0], pairs[:, 1]] = np.where(ratings >= 4.0, 1.0, 0.3)
+    b = _direct_ease(w, 5.0, np.bincount(pairs[:, 1], minlength=30).astype(float), 0.2)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.user_items), w, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.item_weights), b, atol=1e-5)
+    assert np.all(np.diag(keras.ops.convert_to_numpy(model.item_weights)) == 0.0)
+    every = np.array([(u, i) for u in range(40) for i in range(30)], dtype=np.int32)
+    raw = keras.ops.convert_to_numpy(model(every))
+    assert raw.shape == (len(every), 1)
+    np.testing.assert_allclose(raw[:, 0], (w @ b).reshape(-1), atol=1e-4)
+
+
+def test_numpy_scorer_equals_the_model():
+    model, _, _ = _fitted()
+    scorer = NumpyScorer(ScoringWeights.from_model(model))
+    users = np.arange(40)
+    every = np.array([(u, i) for u in users for i in range(30)], dtype=np.int32)
+    raw = keras.ops.convert_to_numpy(model(every))[:, 0].reshape(40, 30)
+    np.testing.assert_allclose(scorer.rows_of_users(users), raw, atol=1e-4)
+    np.testing.assert_allclose(scorer.pairs_of_users(every[:, 0], every[:, 1]),
+                               raw.reshape(-1), atol=1e-4)
+
+
+def test_save_and_reload_safe_mode(tmp_path):
+    model, pairs, _ = _fitted(lam=20.0, negative_weight=0.5, positive=3.5,
+                              popularity_exponent=0.1)
+    model.save(tmp_path / "ease.keras")
+    again = keras.saving.load_model(tmp_path / "ease.keras", safe_mode=True)
+    assert isinstance(again, EASEModel)
+    assert again.get_config() == model.get_config()
+    config = again.get_config()
+    assert (config["lam"], config["negative_weight"], config["positive"],
+            config["popularity_exponent"]) == (20.0, 0.5, 3.5, 0.1)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(pairs)),
+                                  keras.ops.convert_to_numpy(model(pairs)))
+
+
+def test_refuses_a_catalogue_too_large_for_a_dense_matrix():
+    with pytest.raises(MovierecError, match=r"30,001 x 30,001.*GiB.*factor model"):
+        build_model("ease", 5, MAX_ITEMS + 1)
+
+
+def test_ranks_held_out_in_block_movies_first():
+    model, pairs, _ = _fitted(lam=20.0)
+    scorer = NumpyScorer(ScoringWeights.from_model(model))
+    scores = scorer.rows_of_users(np.arange(40))
+    rated = np.zeros((40, 30), dtype=bool)
+    rated[pairs[:, 0], pairs[:, 1]] = True
+    for user in range(40):
+        unrated = np.flatnonzero(~rated[user])
+        inside = [m for m in unrated if m % 2 == user % 2]
+        outside = [m for m in unrated if m % 2 != user % 2]
+        if inside and outside:
+            assert scores[user, inside].min() > scores[user, outside].max(), user
+
+
+def test_closed_form_trainer_reports_ranking_metrics():
+    pairs, ratings = _blocks()
+    rng = np.random.default_rng(3)
+    held = rng.random(len(pairs)) < 0.2
+    result = fit(TrainConfig(model="ease", lam=20.0), pairs[~held], ratings[~held],
+                 pairs[held], ratings[held], n_users=40, n_movies=30, rating_range=RANGE)
+    m = result.metrics
+    assert m["ranking_model"] and "rmse" not in m
+    assert m["n_train"] == int((~held).sum()) and m["parameters"] == 40 * 30 + 30 * 30
+    # The held-out liked movies are among ~15 unrated in-block ones, all ranked first.
+    assert m["val_ndcg_at_10"] > 0.5 and m["val_recall_at_10"] > 0.7
+    assert result.model.lam == 20.0
+
+
+def test_train_config_loads_old_runs_and_keeps_ease_settings():
+    old = TrainConfig.from_dict({"model": "dot-bias", "epochs": 3, "gone": 1})
+    assert old.lam == 100.0 and old.negative_weight == 0.3
+    config = TrainConfig(model="ease", lam=50.0, popularity_exponent=0.0)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(MovierecError, match="lam"):
+        TrainConfig(model="ease", lam=0.0)
