@@ -97,3 +97,25 @@ def test_random_split_of_zero_holds_nothing_out() -> None:
     ratings = synthetic_ratings()
     split = random_split(ratings, 0)
     assert len(split.train) == len(ratings) and len(split.test) == 0
+
+
+def test_serve_notes_the_missing_validation(run_dir, tmp_path: Path) -> None:
+    from movierec.cli.commands_serve import _without_validation
+    out, _ = run_dir
+    assert _without_validation(out)
+    assert not _without_validation(tmp_path)  # no metrics.json: nothing to say
+
+
+def test_a_blend_trains_without_validation_and_reports_no_val_metrics() -> None:
+    from movierec.training.blend import fit_blend
+    ratings = synthetic_ratings()
+    pairs = np.stack([ratings["user_id"] - 1, ratings["movie_id"] - 1], axis=1).astype(np.int32)
+    values = ratings["rating"].to_numpy(np.float32)
+    members = ({"model": "dot-bias", "factors": 4, "epochs": 1, "batch_size": 64},
+               {"model": "dot", "factors": 4, "epochs": 1, "batch_size": 64})
+    result = fit_blend(TrainConfig(model="blend", members=members, seed=0), pairs, values,
+                       np.zeros((0, 2), np.int32), np.zeros(0, np.float32),
+                       n_users=60, n_movies=40, rating_range=(0.5, 5.0), verbose=0)
+    assert result.metrics["validation"] is False
+    assert "rmse" not in result.metrics and "holdout_rmse" in result.metrics
+    assert not any(key.startswith("val_") for key in result.history[0])
