@@ -21,7 +21,7 @@ from movierec.catalog import Catalog
 from movierec.encoding import Encoders
 from movierec.errors import MovierecError, UnknownIdError
 from movierec.recommend.cold_start import check_new_ratings
-from movierec.recommend.history import TrainingHistory
+from movierec.recommend.history import RatedMovies, TrainingHistory
 from movierec.recommend.ids import encode_ids, first_unknown, raw_ids
 from movierec.recommend.scorers import scorer_for
 from movierec.recommend.scoring import BlendWeights, ScoringWeights, weights_of
@@ -78,12 +78,9 @@ class Recommender:
         self.model_name = model_name
         self.rating_range = weights.rating_range
         self._history = TrainingHistory.index(train_ratings, encoders, weights.rating_range)
-        self._rated = (self._history if held_out_ratings is None or not len(held_out_ratings)
-                       else TrainingHistory.index(
-                           pd.concat([frame[["user_id", "movie_id", "rating"]]
-                                      for frame in (train_ratings, held_out_ratings)],
-                                     ignore_index=True),
-                           encoders, weights.rating_range))
+        self._rated: TrainingHistory | RatedMovies = (
+            self._history if held_out_ratings is None or not len(held_out_ratings)
+            else RatedMovies.index([train_ratings, held_out_ratings], encoders))
         self._scorer = scorer_for(weights, self._history.rated_users())
         self._score_table: np.ndarray | None = None
         if movies is None:
