@@ -433,7 +433,8 @@ def test_fold_in_recovers_a_user_the_model_could_have_learned(name: str, encoded
 def test_from_run_equals_from_model(run_dir, encoded: EncodedSplit) -> None:
     run = load_run(run_dir)
     rec = Recommender.from_run(run)
-    direct = Recommender.from_model(run.model, run.encoders, run.train_ratings, run.movies)
+    direct = Recommender.from_model(run.model, run.encoders, run.train_ratings, run.movies,
+                                    held_out_ratings=run.test_ratings)
     np.testing.assert_array_equal(rec.recommend([5], k=4)[0], direct.recommend([5], k=4)[0])
     assert rec.model_name == "dot-bias"
     assert rec.catalog.resolve("Movie 7 (1957)") == 7

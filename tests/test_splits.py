@@ -20,6 +20,7 @@ from movierec.splits import (
     kfold,
     leave_last_n,
     ml100k_fold,
+    random_positions,
     random_split,
     temporal_split,
     validation_split,
@@ -84,10 +85,20 @@ def test_splitting_leaves_the_global_generator_alone(ratings):
     assert (np.random.get_state()[1] == before).all()
 
 
-@pytest.mark.parametrize("test_size", [0.0, 1.0, 1.5, -0.1])
+@pytest.mark.parametrize("test_size", [1.0, 1.5, -0.1])
 def test_random_split_rejects_bad_fractions(ratings, test_size):
     with pytest.raises(MovierecError, match="between 0 and 1"):
         random_split(ratings, test_size=test_size)
+
+
+@pytest.mark.parametrize("test_size", [0, 0.0])
+def test_random_split_of_zero_trains_on_everything(ratings, test_size):
+    """0 (train --test-size 0, to ship) holds nothing out; random_positions, which the
+    blend's holdout uses, still needs a positive fraction."""
+    split = random_split(ratings, test_size=test_size)
+    assert len(split.train) == len(ratings) and split.test.empty and split.name == "all"
+    with pytest.raises(MovierecError, match="between 0 and 1"):
+        random_positions(len(ratings), 0.0)
 
 
 def test_random_split_needs_rows_on_both_sides():

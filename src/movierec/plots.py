@@ -103,7 +103,8 @@ def plot_loss_curves(
     axes = figure.subplots()
     epochs = [row["epoch"] for row in history]
     axes.plot(epochs, [row["loss"] for row in history], marker="o", label="train")
-    axes.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
+    if all("val_loss" in row for row in history):  # none when trained without validation
+        axes.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
     _epoch_axis(axes)
     axes.set_ylabel("loss")
     axes.set_title(title or "Model loss")

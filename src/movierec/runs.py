@@ -8,6 +8,8 @@ A run directory holds::
     history.json     one row per epoch: losses, validation RMSE/MAE, seconds
     metrics.json     final and best-epoch validation metrics, cost
     train.parquet    the training ratings (raw ids), so recommendations exclude them
+    test.parquet     the held-out ratings (raw ids), also excluded from recommendations
+                     (absent for a run trained with no held-out part, and in older runs)
     movies.parquet   the movie table (titles, years, genres)
     loss.png         training vs validation loss, as the tutorial plots it
 
@@ -50,6 +52,8 @@ class Run:
     metrics: dict[str, Any]
     train_ratings: pd.DataFrame
     movies: pd.DataFrame
+    test_ratings: pd.DataFrame | None = None
+    """The held-out ratings (raw ids); None for older runs that did not save them."""
 
     @property
     def rating_range(self) -> tuple[float, float]:
@@ -86,6 +90,8 @@ def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset:
         write_json(tmp / "metrics.json", result.metrics)
         result.model.save(tmp / MODEL_FILE)
         data.split.train.to_parquet(tmp / "train.parquet", index=False)
+        if len(data.split.test):
+            data.split.test.to_parquet(tmp / "test.parquet", index=False)
         dataset.movies.to_parquet(tmp / "movies.parquet", index=False)
         if result.history:  # a closed-form model (ease) has no epochs to plot
             plot_loss_curves(result.history, tmp / "loss.png",
@@ -120,6 +126,8 @@ def load_run(path: str | Path) -> Run:
         metrics=_read_json(path / "metrics.json") if (path / "metrics.json").exists() else {},
         train_ratings=pd.read_parquet(path / "train.parquet"),
         movies=pd.read_parquet(path / "movies.parquet"),
+        test_ratings=(pd.read_parquet(path / "test.parquet")
+                      if (path / "test.parquet").is_file() else None),
     )
 
 

@@ -58,7 +58,13 @@ def random_split(ratings: pd.DataFrame, test_size: float = 0.1, seed: int = 42) 
     ``sklearn.model_selection.train_test_split(ratings, test_size=test_size,
     random_state=seed)``: the test set is the first ``ceil(test_size * n)`` rows of
     ``RandomState(seed).permutation(n)`` and the training set the rest.
+
+    ``test_size=0`` (which scikit-learn rejects) holds nothing out: every rating trains,
+    in file order, and the test part is empty (split name ``"all"``), for a model to ship
+    once its epochs have been chosen on a validated run.
     """
+    if not isinstance(test_size, bool) and test_size == 0:
+        return Split(ratings, ratings.iloc[:0], "all")
     rest, held = random_positions(len(ratings), test_size, seed)
     return Split(ratings.iloc[rest], ratings.iloc[held], "random")
 

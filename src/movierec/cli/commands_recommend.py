@@ -42,6 +42,15 @@ def _load(run_dir: Path):
     return run, Recommender.from_run(run)
 
 
+NO_VALIDATION = ("this run was trained on every rating (--test-size 0): it has no held-out "
+                 "part and no validation metrics")
+
+
+def _without_validation(run) -> bool:
+    """Whether ``run`` held nothing out (``movierec train --test-size 0``)."""
+    return run.metrics.get("validation") is False or run.data.get("n_test") == 0
+
+
 # --------------------------------------------------------------------------------------------
 # recommend
 # --------------------------------------------------------------------------------------------
@@ -88,9 +97,12 @@ def recommend_command(
         )
     if out is not None and not all_users:
         raise MovierecError("--out is for --all-users; drop it or add --all-users")
-    _, rec = _load(run)
+    run_info, rec = _load(run)
     excluded = [rec.catalog.resolve(value) for value in exclude or []]
     context = {"run": str(run), "model": rec.model_name, "k": k}
+    if _without_validation(run_info):
+        context["validation"] = False
+        typer.echo(f"note: {NO_VALIDATION}", err=True)
     if all_users:
         _all_users(rec, k, excluded, out, chunk_size or None, as_json, context)
     elif new_user:
@@ -302,6 +314,9 @@ def evaluate_command(
     if protocol not in ("holdout", "leave-last"):
         raise MovierecError(f"--protocol must be 'holdout' or 'leave-last', not {protocol!r}")
     run_info, rec = _load(run)
+    if _without_validation(run_info):
+        raise MovierecError(f"nothing to evaluate: {NO_VALIDATION}. Evaluate the validated "
+                            "run it was trained like (same settings, --test-size above 0)")
     if dataset is not None or ratings is not None:
         data = dataset_from_options(dataset, ratings, movies, data_dir)
     else:

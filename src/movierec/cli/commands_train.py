@@ -19,6 +19,7 @@ from movierec.cli.options import (
     wide_console,
 )
 from movierec.data import Dataset
+from movierec.errors import MovierecError
 from movierec.models import MODEL_NAMES, model_names
 from movierec.splits import random_split
 from movierec.training import EncodedSplit, TrainConfig, TrainMetrics
@@ -77,10 +78,12 @@ def train_command(
     l2: float = typer.Option(1e-6, help="L2 penalty on the embeddings (tutorial: 1e-6)."),
     seed: int = typer.Option(42, help="Seed for weights and shuffling."),
     split_seed: int = typer.Option(42, help="Seed of the random 90/10 split (tutorial: 42)."),
-    test_size: float = typer.Option(0.1, help="Fraction of ratings held out for validation."),
+    test_size: float = typer.Option(
+        0.1, help="Fraction of ratings held out for validation; 0 trains on every rating "
+        "with no validation (to ship, with --epochs taken from a validated run)."),
     early_stopping: int = typer.Option(
         0, help="Stop after N epochs without a better validation RMSE, keeping the best "
-        "weights (0: off)."),
+        "weights (0: off; needs a --test-size above 0)."),
     lam: float = typer.Option(100.0, help="ease: L2 penalty of its closed form "
                               "(latest-small's validation choice)."),
     negative_weight: float = typer.Option(
@@ -107,6 +110,11 @@ def train_command(
         config = resolve_preset(preset, data.name, base=config, keep=_explicit(ctx),
                                 n_ratings=data.n_ratings)
         model = config.model
+    if test_size == 0 and config.early_stopping:
+        raise MovierecError(
+            "--early-stopping needs validation ratings to monitor, and --test-size 0 holds "
+            "none out; drop --early-stopping and pass --epochs (e.g. the best epoch of a "
+            "validated run)")
     encoded = _encoded_split(data, test_size, split_seed)
     result = encoded.fit(config, verbose=_verbosity(quiet))
     run_dir = save_run(out or Path("runs") / model, result, encoded, data)
@@ -122,11 +130,17 @@ def _summary(m: TrainMetrics) -> str:
                    else "no validation ranking")
         return (f"ranking model: no rating predictions; {quality}; solved in "
                 f"{m.train_seconds:.1f} s, peak {m.peak_rss_mib:,.0f} MiB")
-    scores = f"validation RMSE {m.rmse:.4f}, MAE {m.mae:.4f}"
+    if not m.validation:
+        scores = (f"no validation metrics (trained on all {m.n_train:,} ratings, nothing "
+                  "held out)")
+    else:
+        scores = f"validation RMSE {m.rmse:.4f}, MAE {m.mae:.4f}"
     if m.member_epochs is not None:
         return f"{scores}; {len(m.member_epochs)} members trained in {m.train_seconds:.1f} s"
-    return (f"{scores} (best epoch {m.best_epoch}: RMSE {m.best_epoch_rmse:.4f}); "
-            f"{m.seconds_per_epoch:.2f} s/epoch, {m.ratings_per_second:,.0f} ratings/s")
+    if m.best_epoch is not None and m.best_epoch_rmse is not None:
+        scores += f" (best epoch {m.best_epoch}: RMSE {m.best_epoch_rmse:.4f})"
+    return (f"{scores}; {m.seconds_per_epoch or 0.0:.2f} s/epoch, "
+            f"{m.ratings_per_second or 0.0:,.0f} ratings/s")
 
 
 def compare_command(

@@ -29,6 +29,9 @@ def holdout_split(run: Run, dataset: Any) -> Split:
     Raises:
         MovierecError: ``dataset`` is not the data the run was trained on.
     """
+    if run.data.get("n_test") == 0:
+        raise MovierecError("the run was trained on every rating (test size 0): it has no "
+                            "held-out ratings to evaluate on")
     train_keys = _pair_keys(run.train_ratings)
     recorded = _recorded_random_split(run.data, dataset.ratings, train_keys)
     if recorded is not None:

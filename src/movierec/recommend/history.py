@@ -9,7 +9,7 @@ import pandas as pd
 
 from movierec.encoding import Encoders
 
-__all__ = ["DAMPING", "TrainingHistory"]
+__all__ = ["DAMPING", "RatedMovies", "TrainingHistory"]
 
 DAMPING = 20.0
 """Popular movies rank by mean rating damped towards the global mean by this many ratings."""
@@ -77,11 +77,7 @@ class TrainingHistory:
 
     def seen_pairs(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(position in ``users``, movie index) of every training rating of ``users``."""
-        starts, ends = self._ptr[users], self._ptr[users + 1]
-        lengths = ends - starts
-        rows = np.repeat(np.arange(len(users)), lengths)
-        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        return rows, self._movies[np.repeat(starts, lengths) + offsets]
+        return _csr_pairs(self._ptr, self._movies, users)
 
     def top_rated(self, user: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Movie indices and ratings of the user's ``n`` highest training ratings, most
@@ -90,3 +86,44 @@ class TrainingHistory:
         ratings = self._ratings[start:end]
         order = np.lexsort((-self._stamps[start:end], -ratings))[: max(n, 0)]
         return self._movies[start:end][order], ratings[order]
+
+
+@dataclass(frozen=True, eq=False)
+class RatedMovies:
+    """Which movies each user rated (training and held-out), as a movies-only CSR: the
+    recommendations' exclusion, lighter than a second :class:`TrainingHistory`."""
+
+    _ptr: np.ndarray
+    _movies: np.ndarray
+
+    @classmethod
+    def index(cls, frames: list[pd.DataFrame], encoders: Encoders) -> RatedMovies:
+        """Index the ``user_id, movie_id`` pairs of ``frames`` (raw ids; unknown ones are
+        left out)."""
+        users = np.concatenate([encoders.users.transform(f["user_id"], unknown="mask")
+                                for f in frames])
+        movies = np.concatenate([encoders.movies.transform(f["movie_id"], unknown="mask")
+                                 for f in frames])
+        known = (users >= 0) & (movies >= 0)
+        users, movies = users[known], movies[known]
+        order = np.argsort(users, kind="stable")
+        per_user = np.bincount(users, minlength=len(encoders.users))
+        return cls(_ptr=np.concatenate([[0], np.cumsum(per_user)]).astype(np.int64),
+                   _movies=movies[order].astype(np.int32))
+
+    def seen(self, user: int) -> np.ndarray:
+        """Movie indices user index ``user`` rated."""
+        return self._movies[self._ptr[user]: self._ptr[user + 1]].astype(np.int64)
+
+    def seen_pairs(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position in ``users``, movie index) of every rating of ``users``."""
+        return _csr_pairs(self._ptr, self._movies, users)
+
+
+def _csr_pairs(ptr: np.ndarray, movies: np.ndarray, users: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    starts, ends = ptr[users], ptr[users + 1]
+    lengths = ends - starts
+    rows = np.repeat(np.arange(len(users)), lengths)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return rows, movies[np.repeat(starts, lengths) + offsets]

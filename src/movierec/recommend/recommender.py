@@ -22,7 +22,7 @@ from movierec.encoding import Encoders
 from movierec.errors import MovierecError, UnknownIdError
 from movierec.models import model_names, model_spec
 from movierec.recommend.cold_start import check_new_ratings
-from movierec.recommend.history import TrainingHistory
+from movierec.recommend.history import RatedMovies, TrainingHistory
 from movierec.recommend.ids import encode_ids, first_unknown, raw_ids
 from movierec.recommend.scorers import scorer_for
 from movierec.recommend.scoring import BlendWeights, ScoringWeights, weights_of
@@ -57,6 +57,10 @@ class Recommender:
         movies: the movie catalogue (``movie_id, title, year, genres``), for
             :attr:`catalog`; None gives an empty catalogue.
         model_name: for messages and reports.
+        held_out_ratings: the run's held-out ratings (same columns, raw ids), or None.
+            Recommendations also leave these out, so a user is never recommended a movie
+            they rated anywhere in the run's data; they are not counted as training
+            ratings, and evaluation (which scores them) does not see this exclusion.
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class Recommender:
         movies: pd.DataFrame | None = None,
         *,
         model_name: str = "",
+        held_out_ratings: pd.DataFrame | None = None,
     ) -> None:
         _check_consistent(weights, encoders)
         self.weights = weights
@@ -78,6 +83,9 @@ class Recommender:
         :meth:`recommend` returns as they are instead of as ratings."""
         self.rating_range = weights.rating_range
         self._history = TrainingHistory.index(train_ratings, encoders, weights.rating_range)
+        self._rated: TrainingHistory | RatedMovies = (
+            self._history if held_out_ratings is None or not len(held_out_ratings)
+            else RatedMovies.index([train_ratings, held_out_ratings], encoders))
         self._scorer = scorer_for(weights, self._history.rated_users())
         self._score_table: np.ndarray | None = None
         if movies is None:
@@ -93,14 +101,17 @@ class Recommender:
             MovierecError: the run's model is ``recommender-net-as-published``.
         """
         return cls(weights_of(run.model), run.encoders, run.train_ratings,
-                   run.movies, model_name=run.config.model)
+                   run.movies, model_name=run.config.model,
+                   held_out_ratings=run.test_ratings)
 
     @classmethod
     def from_model(cls, model: keras.Model, encoders: Encoders, train_ratings: pd.DataFrame,
-                   movies: pd.DataFrame | None = None) -> Recommender:
+                   movies: pd.DataFrame | None = None, *,
+                   held_out_ratings: pd.DataFrame | None = None) -> Recommender:
         """A recommender for a model in memory (e.g. ``TrainResult.model``)."""
         return cls(weights_of(model), encoders, train_ratings, movies,
-                   model_name=getattr(model, "model_name", type(model).__name__))
+                   model_name=getattr(model, "model_name", type(model).__name__),
+                   held_out_ratings=held_out_ratings)
 
     # -- training ratings ----------------------------------------------------------------
 
@@ -121,6 +132,11 @@ class Recommender:
     def seen(self, user_index: int) -> np.ndarray:
         """Movie indices user ``user_index`` rated in training."""
         return self._history.seen(user_index)
+
+    def rated(self, user_index: int) -> np.ndarray:
+        """Movie indices user ``user_index`` rated anywhere in the run's data (training
+        and held-out): what :meth:`recommend` leaves out with ``exclude_seen``."""
+        return self._rated.seen(user_index)
 
     def n_train_ratings(self, user: Any) -> int:
         """How many training ratings ``user`` has (0 means an untrained vector)."""
@@ -255,7 +271,8 @@ class Recommender:
         Args:
             users: raw user ids (one id is accepted too).
             k: list length.
-            exclude_seen: leave out movies the user rated in training.
+            exclude_seen: leave out movies the user rated: in training and, for a run
+                with held-out ratings, in the held-out part too.
             exclude: raw movie ids to leave out for everyone (ids the model does not know
                 cannot be recommended anyway and are ignored).
             chunk_size: users scored at once (default: about 4M scores per chunk).
@@ -294,7 +311,7 @@ class Recommender:
             if exclude is not None and len(exclude):
                 raw[:, exclude] = EXCLUDED
             if exclude_seen:
-                raw[self._history.seen_pairs(part)] = EXCLUDED
+                raw[self._rated.seen_pairs(part)] = EXCLUDED
             items[start: start + len(part)], ratings[start: start + len(part)] = \
                 self._best(raw, k, as_ratings=True)
         return items, ratings

@@ -91,15 +91,20 @@ def fit_blend(config: TrainConfig, train_pairs: np.ndarray, train_ratings: np.nd
         # Not compiled: nothing trains it further, and a saved optimizer that never ran
         # would only make loading warn.
     seconds = time.perf_counter() - started
-    predicted = predict_ratings(blend, val_pairs)
     fitted = predict_ratings(blend, train_pairs)
-    rmse, mae = metrics.rmse(val_ratings, predicted), metrics.mae(val_ratings, predicted)
     history = [{"epoch": 1, "loss": float(np.mean((fitted - train_ratings) ** 2)),
-                "val_loss": float(np.mean((predicted - val_ratings) ** 2)), "val_rmse": rmse,
-                "val_mae": mae, "seconds": seconds, "fit_seconds": seconds}]
+                "seconds": seconds, "fit_seconds": seconds}]
+    scores: dict[str, float] = {}
+    if len(val_pairs):  # none when the run holds nothing out: no validation metrics
+        predicted = predict_ratings(blend, val_pairs)
+        rmse, mae = metrics.rmse(val_ratings, predicted), metrics.mae(val_ratings, predicted)
+        history[0].update(val_loss=float(np.mean((predicted - val_ratings) ** 2)),
+                          val_rmse=rmse, val_mae=mae)
+        scores = {"rmse": rmse, "mae": mae, "final_epoch_rmse": rmse, "best_epoch": 1,
+                  "best_epoch_rmse": rmse}
     result_metrics = {
-        "rmse": rmse, "mae": mae, "final_epoch_rmse": rmse, "best_epoch": 1,
-        "best_epoch_rmse": rmse, "epochs_run": 1, "train_seconds": cost.seconds,
+        "validation": bool(len(val_pairs)), **scores,
+        "epochs_run": 1, "train_seconds": cost.seconds,
         "seconds_per_epoch": seconds, "ratings_per_second": len(train_pairs) / seconds,
         "peak_rss_mib": cost.peak_rss_mib, "parameters": int(blend.count_params()),
         "n_train": len(train_pairs), "n_validation": len(val_pairs),

@@ -108,8 +108,9 @@ _RATING_FIELDS = ("rmse", "mae", "final_epoch_rmse", "best_epoch", "best_epoch_r
 class TrainMetrics:
     """A run's final validation figures and cost: ``metrics.json`` as a typed record.
 
-    Every run has the cost fields. A rating model also has its validation RMSE and MAE and
-    its epochs; a ranking model (``ranking_model``, e.g. ``ease``) predicts no ratings and
+    Every run has the cost fields. A rating model validated on a held-out part also has its
+    validation RMSE and MAE and its epochs (a run trained on every rating, ``validation``
+    False, has none); a ranking model (``ranking_model``, e.g. ``ease``) predicts no ratings and
     has validation NDCG@10 and recall@10 instead. A blend trains its members, not epochs of
     its own (``best_epoch`` is 1), and also records how it was fitted: the fields from
     ``holdout_rmse`` on. :meth:`to_dict` gives back the dict :meth:`from_dict` read, keys in
@@ -131,6 +132,8 @@ class TrainMetrics:
     seconds_per_epoch: float | None = None
     ratings_per_second: float | None = None
     eval_batch_size: int | None = None
+    validation: bool = True
+    """False for a run trained on every rating (``--test-size 0``): no validation figures."""
     ranking_model: bool = False
     val_ndcg_at_10: float | None = None
     val_recall_at_10: float | None = None
@@ -158,7 +161,8 @@ class TrainMetrics:
         Raises:
             MovierecError: a field every run (or every rating model) has is missing.
         """
-        required = _COMMON_FIELDS + (() if data.get("ranking_model") else _RATING_FIELDS)
+        validated_ratings = not data.get("ranking_model") and data.get("validation") is not False
+        required = _COMMON_FIELDS + (_RATING_FIELDS if validated_ratings else ())
         missing = [name for name in required if name not in data]
         if missing:
             raise MovierecError(f"training metrics lack {', '.join(missing)}")

@@ -50,11 +50,14 @@ class _RatingMetrics(keras.callbacks.Callback):
             self._trained = time.perf_counter() - self._started
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self._trained:  # no validation pass (nothing held out): wait for the steps
+            keras.ops.convert_to_numpy(self.model.optimizer.iterations.value)
         seconds = time.perf_counter() - self._started
-        predicted = predict_ratings(self.model, self.pairs, batch_size=self.batch_size)
-        if logs is not None:
+        if logs is not None and len(self.pairs):
+            predicted = predict_ratings(self.model, self.pairs, batch_size=self.batch_size)
             logs["val_rmse"] = metrics.rmse(self.ratings, predicted)
             logs["val_mae"] = metrics.mae(self.ratings, predicted)
+        if logs is not None:
             logs["seconds"] = seconds
             logs["fit_seconds"] = self._trained or seconds  # without the validation passes
 
@@ -81,7 +84,19 @@ def fit_keras(
         rating_range: (min, max) of the rating scale.
         verbose: Keras verbosity; ``None`` picks a progress bar on a terminal and one line
             per epoch otherwise.
+
+    With no validation pairs (a run trained on every rating) Keras fits without
+    ``validation_data`` and the metrics say ``"validation": False``, with no RMSE/MAE.
+
+    Raises:
+        MovierecError: early stopping without validation pairs to monitor.
     """
+    validate = len(val_pairs) > 0
+    if config.early_stopping and not validate:
+        raise MovierecError(
+            "early stopping needs validation ratings to monitor, and this run holds none "
+            "out (test size 0); pass a fixed --epochs (e.g. the best epoch of a validated "
+            "run) instead")
     spec = model_spec(config.model)
     keras.utils.set_random_seed(config.seed)
     sparse = config.optimizer == "sparse-adagrad"
@@ -122,7 +137,8 @@ def fit_keras(
         keras_history = model.fit(
             x,
             y,
-            validation_data=(val_pairs, training_targets(spec, val_ratings, rating_range)),
+            validation_data=((val_pairs, training_targets(spec, val_ratings, rating_range))
+                             if validate else None),
             batch_size=config.batch_size,
             epochs=config.epochs,
             shuffle=True,
@@ -130,12 +146,15 @@ def fit_keras(
             verbose=_verbosity(verbose),
         )
     history = _history_rows(keras_history.history)
-    final = predict_ratings(model, val_pairs, batch_size=eval_batch)
+    scores: dict[str, float] = {}
+    if validate:
+        final = predict_ratings(model, val_pairs, batch_size=eval_batch)
+        scores = {"rmse": metrics.rmse(val_ratings, final),
+                  "mae": metrics.mae(val_ratings, final),
+                  "final_epoch_rmse": history[-1]["val_rmse"], **_best_epoch(history)}
     result_metrics = {
-        "rmse": metrics.rmse(val_ratings, final),
-        "mae": metrics.mae(val_ratings, final),
-        "final_epoch_rmse": history[-1]["val_rmse"],
-        **_best_epoch(history),
+        "validation": validate,
+        **scores,
         "epochs_run": len(history),
         "train_seconds": cost.seconds,
         "seconds_per_epoch": float(np.mean([row["seconds"] for row in history])),
