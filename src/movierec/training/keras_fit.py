@@ -74,16 +74,8 @@ def fit_keras(
     rating_range: tuple[float, float],
     verbose: int | None = None,
 ) -> TrainResult:
-    """Build and train ``config.model`` on encoded pairs; validate on the held-out pairs.
-
-    Args:
-        config: the run's settings.
-        train_pairs, val_pairs: int32 arrays (n, 2) of [user_index, movie_index].
-        train_ratings, val_ratings: ratings in rating units.
-        n_users, n_movies: embedding table sizes (the encoders' lengths).
-        rating_range: (min, max) of the rating scale.
-        verbose: Keras verbosity; ``None`` picks a progress bar on a terminal and one line
-            per epoch otherwise.
+    """Build and train ``config.model`` on encoded pairs; validate on the held-out pairs
+    (arguments as :func:`movierec.training.fit`).
 
     With no validation pairs (a run trained on every rating) Keras fits without
     ``validation_data`` and the metrics say ``"validation": False``, with no RMSE/MAE.
