@@ -44,7 +44,7 @@ leg "import layers (lint-imports)"
 lint-imports --no-cache   # the layering rule in pyproject.toml (docs/architecture.md)
 
 leg "mypy"
-mypy   # [tool.mypy] in pyproject.toml: src/movierec, the service excepted for now
+mypy   # [tool.mypy] in pyproject.toml: all of src/movierec
 
 leg "pytest on JAX"
 python -m pytest "$@"
