@@ -12,8 +12,8 @@ and the item-item weights are EASE's closed form on it::
 
 with each column ``i`` then scaled by ``(pop_i + 1) ** -popularity_exponent`` (``pop_i``:
 the movie's training ratings), which lowers the most popular movies a little.
-``score(u, i) = W[u] . B[:, i]``. On ML-100K u1, settings chosen on a validation split of
-the training data, this took test NDCG@10 from 0.4476 (plain binary EASE) to 0.4756.
+``score(u, i) = W[u] . B[:, i]``. The weighting ranks better than plain binary EASE
+(``benchmarks/results/tuning-notes.md`` has the figures).
 
 ``W`` and ``B`` are non-trainable weights set by :meth:`EASEModel.fit_closed_form` (the
 ``closed-form`` trainer) and saved with the model, so a reloaded ``.keras`` file predicts
