@@ -2,8 +2,9 @@
 
 A ranking model predicts no rating, so there is no RMSE: the metrics are its cost, and
 validation recall@10 and NDCG@10 (relevant: validation ratings >= ``config.positive``;
-the user's training movies are not ranked), computed here with numpy because training sits
-below :mod:`movierec.evaluation`. ``movierec evaluate`` gives the full report.
+the user's training movies are not ranked), computed here with the metrics and top-K that
+the evaluation uses (training sits below :mod:`movierec.evaluation`); ``movierec evaluate``
+gives the full report.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from movierec.measure import measure
+from movierec.metrics import ItemSets, ranking_metrics
 from movierec.models import model_class
+from movierec.topk import top_k
 from movierec.training.config import TrainConfig, TrainResult
 
 __all__ = ["fit_closed_form"]
@@ -55,27 +58,24 @@ def fit_closed_form(
 
 def _validation_ranking(model, train_pairs: np.ndarray, val_pairs: np.ndarray,
                         val_ratings: np.ndarray, positive: float) -> dict[str, float]:
-    """Mean recall@K and NDCG@K over validation users with a relevant movie."""
-    relevant = val_pairs[np.asarray(val_ratings) >= positive]
-    users = np.unique(relevant[:, 0]) if len(relevant) else np.empty(0, np.int64)
-    if not len(users):
+    """Mean recall@K and NDCG@K over validation users with a relevant movie (rated
+    ``>= positive``), training movies excluded, with the metrics and top-K the evaluation
+    uses (``movierec.metrics``, ``movierec.topk``)."""
+    relevant_pairs = val_pairs[np.asarray(val_ratings) >= positive]
+    if not len(relevant_pairs):
         return {}
+    n_users = model.n_users
+    relevant = ItemSets.from_pairs(relevant_pairs[:, 0], relevant_pairs[:, 1], n_users)
+    seen = ItemSets.from_pairs(train_pairs[:, 0], train_pairs[:, 1], n_users)
+    users = np.flatnonzero(relevant.sizes())
     tables = model.scoring_tables()
-    discounts = 1.0 / np.log2(np.arange(2, K + 2))
     recalls, ndcgs = [], []
-    for start in range(0, len(users), 256):
+    for start in range(0, len(users), 256):  # bounded (256, n_movies) score blocks
         batch = users[start:start + 256]
         scores = tables["user_vectors"][batch] @ tables["movie_vectors"].T
-        row_of = {int(u): r for r, u in enumerate(batch)}
-        seen = train_pairs[np.isin(train_pairs[:, 0], batch)]
-        scores[[row_of[int(u)] for u in seen[:, 0]], seen[:, 1]] = -np.inf
-        top = np.argpartition(-scores, K, axis=1)[:, :K]
-        order = np.take_along_axis(scores, top, axis=1).argsort(axis=1)[:, ::-1]
-        top = np.take_along_axis(top, order, axis=1)
-        for r, user in enumerate(batch):
-            wanted = set(relevant[relevant[:, 0] == user, 1].tolist())
-            hits = np.array([int(m) in wanted for m in top[r]], dtype=np.float64)
-            ideal = discounts[:min(len(wanted), K)].sum()
-            ndcgs.append(float((hits * discounts).sum() / ideal))
-            recalls.append(float(hits.sum() / len(wanted)))
-    return {"val_recall_at_10": float(np.mean(recalls)), "val_ndcg_at_10": float(np.mean(ndcgs))}
+        top, _ = top_k(scores, K, exclude=seen.take(batch))
+        found = ranking_metrics(top, relevant.take(batch), K, per_user=True)
+        recalls.append(found["recall"])
+        ndcgs.append(found["ndcg"])
+    return {"val_recall_at_10": float(np.mean(np.concatenate(recalls))),
+            "val_ndcg_at_10": float(np.mean(np.concatenate(ndcgs)))}
