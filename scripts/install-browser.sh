@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's Chromium for the browser tests (tests/test_web_page.py), if missing.
+# Installs Debian's Chromium for the browser tests (tests/service/test_web_page.py), if missing.
 # Playwright drives /usr/bin/chromium through executable_path; never run
 # `playwright install`, which downloads its own browser and fails on these machines.
 set -euo pipefail

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import train_tiny_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_service import train_tiny_run
 
 from movierec.errors import UnknownIdError
 from movierec.ids import parse_id

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import synthetic_ratings
+from helpers import synthetic_ratings
 
 from movierec.data import Dataset
 from movierec.errors import MovierecError

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import synthetic_ratings
 from fastapi.testclient import TestClient
+from helpers import synthetic_ratings
 from typer.testing import CliRunner
 
 from movierec.cli import app, main

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from helpers import train_tiny_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from test_service import train_tiny_run
 
 from movierec.service.app import create_app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import synthetic_pair_split
+from helpers import synthetic_pair_split
 
 from movierec import metrics
 from movierec.errors import MovierecError

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from test_service import train_tiny_run
+from helpers import train_tiny_run
 
 from movierec.data import Dataset
 from movierec.evaluation import holdout_split, ranking_report

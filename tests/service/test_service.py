@@ -9,58 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import synthetic_ratings
 from fastapi.testclient import TestClient
+from helpers import train_tiny_run
 
-from movierec.data import Dataset
 from movierec.errors import MovierecError
-from movierec.runs import save_run
 from movierec.service.app import create_app
-from movierec.splits import random_split
-from movierec.training import EncodedSplit, TrainConfig
-
-_WORDS = ["Silent", "Crimson", "Electric", "Midnight", "Golden", "Paper", "Hidden", "Lonely",
-          "Neon", "Wild"]
-_NOUNS = ["River", "Garden", "Empire", "Harbor", "Mirror", "Orbit", "Lantern", "Summer"]
-
-
-def synthetic_movies(n_movies: int = 40, *, string_ids: bool = False) -> pd.DataFrame:
-    """Titles for the taste clusters: odd movies are comedies, even ones science fiction.
-
-    Movie 1 is "Toy Story (1995)" so that searches have a familiar title to find, and one
-    catalogue movie (n_movies + 1) is never rated, so the model cannot score it.
-    """
-    rows = []
-    for movie in range(1, n_movies + 2):
-        title = (f"{_WORDS[movie % len(_WORDS)]} {_NOUNS[(movie * 3) % len(_NOUNS)]} "
-                 f"{movie}")
-        if movie == 1:
-            title = "Toy Story"
-        year = 1970 + movie
-        genres = "Comedy|Romance" if movie % 2 else "Action|Sci-Fi"
-        rows.append((f"m{movie}" if string_ids else movie, f"{title} ({year})", year, genres))
-    movies = pd.DataFrame(rows, columns=["movie_id", "title", "year", "genres"])
-    movies["year"] = movies["year"].astype("Int64")
-    return movies
-
-
-def train_tiny_run(out: Path, *, string_ids: bool = False, model: str = "dot-bias",
-                   epochs: int = 2) -> Path:
-    """A run on the synthetic clusters (dot-bias: about a second), saved to ``out``; a
-    blend's members are dot-bias and an AutoRec."""
-    ratings = synthetic_ratings()
-    if string_ids:
-        ratings = ratings.assign(user_id="u" + ratings["user_id"].astype(str),
-                                 movie_id="m" + ratings["movie_id"].astype(str))
-    dataset = Dataset(name="synthetic", ratings=ratings,
-                      movies=synthetic_movies(string_ids=string_ids), rating_scale=(0.5, 5.0))
-    encoded = EncodedSplit.from_dataset(dataset, random_split(ratings, test_size=0.1, seed=0))
-    members = ({"model": "dot-bias", "factors": 8},
-               {"model": "autorec", "factors": 8, "epochs": 30, "learning_rate": 0.1})
-    config = TrainConfig(model=model, epochs=epochs, batch_size=32, factors=8,
-                         learning_rate=0.02, seed=0, members=members if model == "blend" else ())
-    result = encoded.fit(config, verbose=0)
-    return save_run(out, result, encoded, dataset)
 
 
 @pytest.fixture(scope="module")

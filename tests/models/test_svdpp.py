@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from conftest import synthetic_pair_split
+from helpers import synthetic_pair_split
 
 from movierec import metrics
 from movierec.models import build_model, predict_ratings

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import synthetic_ratings
+from helpers import synthetic_ratings
 
 from movierec.errors import UnknownIdError
 from movierec.models import (

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_service import train_tiny_run
+from helpers import train_tiny_run
 
 from movierec.checks import check_rating_range, plain
 from movierec.errors import DataError, MovierecError

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from test_service import train_tiny_run
+from helpers import train_tiny_run
 
 from movierec.service.app import create_app
 

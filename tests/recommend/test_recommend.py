@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import synthetic_ratings
+from helpers import synthetic_ratings
 
 from movierec.data import Dataset
 from movierec.encoding import Encoders, IdEncoder

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import synthetic_ratings
+from helpers import synthetic_ratings
 from typer.testing import CliRunner
 
 from movierec.cli import app, main

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import synthetic_ratings
+from helpers import synthetic_ratings
 from typer.testing import CliRunner
 
 from movierec.cli import app, main
