@@ -34,7 +34,8 @@ pytestmark = pytest.mark.backend
 
 RANGE = (0.5, 5.0)
 FACTORS = 8
-# The models Keras trains; closed-form ones (ease) have their own tests (tests/test_ease.py).
+# The models Keras trains; closed-form ones (ease) have their own tests (test_ease.py). Every
+# model, whatever its trainer, also passes the registry-driven contract (test_conformance.py).
 NAMES = tuple(name for name in MODEL_NAMES if model_spec(name).trainer != "closed-form")
 
 
