@@ -16,16 +16,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from movierec.checks import plain
 from movierec.recommend.history import DAMPING
 
-if TYPE_CHECKING:
-    from movierec.recommend.recommender import Recommender
+__all__ = ["PopularFallback", "PopularSource", "fallback_reason", "popular_fallback"]
 
-__all__ = ["PopularFallback", "fallback_reason", "popular_fallback"]
+
+class PopularSource(Protocol):
+    """What the fallback needs of a recommender: :class:`~movierec.recommend.Recommender`
+    has it, and so does anything the service serves."""
+
+    encoders: Any
+
+    @property
+    def movie_counts(self) -> np.ndarray: ...
+
+    def knows_user(self, user: Any) -> bool: ...
+
+    def user_indices(self, users: Any) -> np.ndarray: ...
+
+    def movie_indices(self, movies: Any) -> np.ndarray: ...
+
+    def n_train_ratings(self, user: Any) -> int: ...
+
+    def popular(self, k: int = 10, exclude: Sequence | None = None) -> tuple[Any, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,7 @@ class PopularFallback:
         return len(self.movie_ids)
 
 
-def fallback_reason(recommender: Recommender, user: Any) -> str | None:
+def fallback_reason(recommender: PopularSource, user: Any) -> str | None:
     """Why ``user`` cannot get personal recommendations, or None when they can.
 
     A user is unknown (not in the model's users, by the rule of :func:`movierec.ids.parse_id`),
@@ -64,13 +82,13 @@ def fallback_reason(recommender: Recommender, user: Any) -> str | None:
     """
     if not recommender.knows_user(user):
         return f"user {user} is unknown to this model"
-    user_id = _plain(recommender.encoders.users.inverse(recommender.user_indices([user]))[0])
+    user_id = plain(recommender.encoders.users.inverse(recommender.user_indices([user]))[0])
     if recommender.n_train_ratings(user_id) == 0:
         return f"user {user_id} has no training ratings"
     return None
 
 
-def popular_fallback(recommender: Recommender, k: int = 10, *,
+def popular_fallback(recommender: PopularSource, k: int = 10, *,
                      exclude: Sequence[Any] | None = None,
                      reason: str = "no personal recommendations") -> PopularFallback:
     """The ``k`` best-liked popular movies (:meth:`Recommender.popular`), labelled.
@@ -89,7 +107,3 @@ def popular_fallback(recommender: Recommender, k: int = 10, *,
               if len(ids) else np.empty(0, np.int64))
     return PopularFallback(movie_ids=ids, mean_ratings=scores[keep],
                            n_ratings=np.asarray(counts, dtype=np.int64), reason=reason)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

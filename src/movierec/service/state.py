@@ -22,7 +22,7 @@ import pandas as pd
 import movierec
 from movierec.checks import plain
 from movierec.errors import MovierecError, UnknownIdError
-from movierec.ids import parse_id
+from movierec.ids import IdKind, parse_id
 from movierec.recommend.fallback import fallback_reason, popular_fallback
 from movierec.service import schemas as s
 
@@ -181,7 +181,7 @@ class ServiceState:
         """Why the user ``raw`` gets no personal recommendations (unknown to the model, or
         known without training ratings), or None when they do
         (:func:`movierec.recommend.fallback.fallback_reason`)."""
-        return fallback_reason(self.recommender, raw)  # type: ignore[arg-type]
+        return fallback_reason(self.recommender, raw)
 
     def popular_recommendations(self, raw: Any, k: int, reason: str) -> dict[str, Any]:
         """The body of ``GET /users/{user_id}/recommendations?fallback=popular`` for a user
@@ -192,7 +192,7 @@ class ServiceState:
             user_id = self.user_id(raw)
         except UnknownIdError:
             user_id = _echoed_id(raw, self.users.kind)
-        found = popular_fallback(self.recommender, k, reason=reason)  # type: ignore[arg-type]
+        found = popular_fallback(self.recommender, k, reason=reason)
         return {"user_id": user_id, "k": k, "top_rated": [],
                 "recommendations": self.scored(found.movie_ids.tolist(),
                                                found.mean_ratings.tolist()),
@@ -317,23 +317,19 @@ def _movie_lookup(movies: pd.DataFrame) -> dict[Any, dict[str, Any]]:
 
 
 # -- ids --------------------------------------------------------------------------
-def _known_id(raw: Any, kind: str, index: dict[Any, int], label: str) -> Any:
+def _known_id(raw: Any, kind: IdKind, index: dict[Any, int], label: str) -> Any:
     """``raw`` converted to the id type ``kind``, if ``index`` holds it."""
-    value = _typed_id(raw, kind)
+    value = parse_id(raw, kind)
     if value is None or value not in index:
         raise UnknownIdError(f"unknown {label} {_shown(raw)}: the model was not trained on it")
     return value
 
 
-def _echoed_id(raw: str, kind: str) -> Any:
+def _echoed_id(raw: str, kind: IdKind) -> Any:
     """An unknown user id as a response shows it: typed where it parses, else the text
     (cut to the schema's longest id)."""
-    value = _typed_id(raw, kind)
+    value = parse_id(raw, kind)
     return value if value is not None else raw[:s.MAX_ID_LENGTH]
-
-
-def _typed_id(raw: Any, kind: str) -> Any:
-    return parse_id(raw, kind)  # type: ignore[arg-type]
 
 
 def _shown(raw: Any) -> str:
