@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from movierec.metrics import ItemSets
+from movierec.itemsets import ItemSets
 
 __all__ = ["EXCLUDED", "top_k", "top_k_rows"]
 
