@@ -186,16 +186,9 @@ def _popular(rec, user: Any, k: int, excluded: list, as_json: bool, context: dic
 
 
 def _new_user_ratings(rec, rate: list[str], path: Path | None) -> dict[Any, float]:
-    from movierec.recommend.new_user import (
-        parse_rating_texts,
-        read_ratings_file,
-        resolve_ratings,
-    )
+    from movierec.recommend.new_user import new_user_ratings
 
-    pairs = parse_rating_texts(rate)
-    if path is not None:
-        pairs.extend(read_ratings_file(path))
-    return resolve_ratings(rec.catalog, pairs)
+    return new_user_ratings(rec.catalog, rate, path)
 
 
 def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: bool,
