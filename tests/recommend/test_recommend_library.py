@@ -64,7 +64,7 @@ def test_new_user_ratings_from_texts_and_files(rec, tmp_path: Path) -> None:
     with pytest.raises(MovierecError, match="must be a number such as 4"):
         resolve_ratings(rec.catalog, [("3", "1e308")])
     (tmp_path / "bad.csv").write_text("film,score\n1,5\n")
-    with pytest.raises(DataError, match=r"bad\.csv: no column 'movie'"):
+    with pytest.raises(DataError, match=r"bad\.csv: needs columns movie and rating"):
         read_ratings_file(tmp_path / "bad.csv")
 
 

@@ -63,7 +63,7 @@ def serve_command(
         timings = ", ".join(f"{kind.replace('_', ' ')} {seconds * 1000:.2f}"
                             for kind, seconds in state.scoring_seconds.items())
         console.print(
-            f"Serving {state.info['model']} on {state.info['dataset']} at "
+            f"Serving {state.model_name} on {state.dataset} at "
             f"http://{shown}:{bound_port}/ (API docs at /docs); Ctrl+C stops.\n"
             f"Scoring ms: {timings}; under {inline_ms:g} ms on the event loop, the rest in "
             "worker threads.", highlight=False,

@@ -115,11 +115,16 @@ def load_new_user_ratings(path: str | Path) -> list[tuple[str, float]]:
     """
     table = _read_table(Path(path))
     columns = {str(column).strip().lower(): str(column) for column in table.frame.columns}
+    if len(columns) == 1:
+        _reject_wrong_delimiter(table.path, next(iter(columns.values())))
     movie_col = next((columns[c] for c in NEW_USER_MOVIE_COLUMNS if c in columns), None)
-    if movie_col is None:
-        raise _missing_column(table.path, "item", "movie", list(columns.values()))
-    if "rating" not in columns:
-        raise _missing_column(table.path, "rating", "rating", list(columns.values()))
+    if movie_col is None or "rating" not in columns:
+        found = ", ".join(repr(c) for c in columns.values())
+        lacking = "movie" if movie_col is None else "'rating'"
+        raise DataError(f"{table.path}: needs columns movie and rating, and has no {lacking} "
+                        f"column (columns found: {found}). Name the movie column one of "
+                        f"{', '.join(NEW_USER_MOVIE_COLUMNS)} (an id or a title) and the "
+                        "other 'rating'.")
     movies = table.frame[movie_col].astype(str).str.strip().where(
         table.frame[movie_col].notna(), "")
     _reject(table, movie_col, movies == "", "are empty", "Every rating needs a movie id or "
