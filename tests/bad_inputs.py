@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 HEADER = "user,item,rating,timestamp\n"
@@ -43,6 +43,9 @@ class BadInput:
     """Degenerate data that training handles too (every command succeeds)."""
     line: str | None = None
     """The line (or row) number the message must point at, e.g. ``"line 3"``."""
+    column: str | None = None
+    """The column at fault, if one is; a new user's ratings file uses only the movie and
+    rating columns, so a bad user or timestamp column does not concern it."""
 
     def write(self, folder: Path) -> Path:
         path = folder / self.filename
@@ -64,20 +67,25 @@ CORPUS: list[BadInput] = [
     _text("empty file", "", "empty"),
     _text("blank lines only", "\n\n\n", "blank"),
     _text("header only", HEADER, "no rows"),
-    _text("wrong columns", "a,b,c\n1,2,3\n", "no column 'user'"),
+    _text("wrong columns", "a,b,c\n1,2,3\n", "no column", column="(header)"),
     _text("duplicate column names", "user,item,rating,rating\n1,1,4,5\n2,2,3,1\n",
           "'rating'", "more than once"),
     _text("semicolon separated", "user;item;rating\n1;1;4\n", "semicolons"),
     _text("ragged row", HEADER + "1,1,4,100\n1,2,3,4,5,6\n", "parsed"),
     _text("non-numeric rating", _bad_row("1,9,great,1000"), "'rating'", "not numbers",
-          line="line 3"),
-    _text("NaN rating", _bad_row("1,9,NaN,1000"), "'rating'", "not numbers", line="line 3"),
-    _text("inf rating", _bad_row("1,9,inf,1000"), "'rating'", "not numbers", line="line 3"),
+          line="line 3", column="rating"),
+    _text("NaN rating", _bad_row("1,9,NaN,1000"), "'rating'", "not numbers",
+          line="line 3", column="rating"),
+    _text("inf rating", _bad_row("1,9,inf,1000"), "'rating'", "not numbers",
+          line="line 3", column="rating"),
     _text("rating overflows float32", _bad_row("1,9,1e308,1000"), "'rating'", "too large",
-          line="line 3"),
-    _text("empty user id", _bad_row(",9,4,1000"), "'user'", "empty", line="line 3"),
-    _text("non-finite timestamp", _bad_row("1,9,4,inf"), "'timestamp'", line="line 3"),
-    _text("timestamp out of range", _bad_row("1,9,4,1e30"), "'timestamp'", line="line 3"),
+          line="line 3", column="rating"),
+    _text("empty user id", _bad_row(",9,4,1000"), "'user'", "empty",
+          line="line 3", column="user"),
+    _text("non-finite timestamp", _bad_row("1,9,4,inf"), "'timestamp'",
+          line="line 3", column="timestamp"),
+    _text("timestamp out of range", _bad_row("1,9,4,1e30"), "'timestamp'",
+          line="line 3", column="timestamp"),
     BadInput("binary garbage", bytes(range(256)) * 8, "ratings.csv", ("not a text file",)),
     BadInput("latin-1 encoding", (HEADER + "1,1,4,100\n2,Amélie,5,200\n").encode("latin-1"),
              "ratings.csv", ("utf-8", "line 3")),
@@ -87,8 +95,10 @@ CORPUS: list[BadInput] = [
           filename="ratings.parquet"),
     _text("one distinct rating value", HEADER + _rows(rating=4), "only one", "value",
           readable=True),
-    _text("single user", HEADER + _rows(n_users=1, n_movies=12), "one user", readable=True),
-    _text("single movie", HEADER + _rows(n_users=12, n_movies=1), "one movie", readable=True),
+    _text("single user", HEADER + _rows(n_users=1, n_movies=12), readable=True,
+          trainable=True),
+    _text("single movie", HEADER + _rows(n_users=12, n_movies=1), readable=True,
+          trainable=True),
     _text("fewer ratings than the split needs", HEADER + "1,1,4,100\n", "too few",
           "split", readable=True),
 ]
@@ -116,4 +126,44 @@ def compressed_good_files() -> dict[str, bytes]:
     }
 
 
-__all__ = ["CORPUS", "GOOD", "BadInput", "compressed_good_files", "field"]
+__all__ = ["CORPUS", "GOOD", "RUN_FILES", "BadInput", "compressed_good_files", "damaged_runs"]
+
+
+RUN_FILES = ("model.keras", "config.json", "encoders.json", "train.parquet", "test.parquet",
+             "movies.parquet", "history.json", "metrics.json")
+
+
+def damaged_runs() -> list[tuple[str, str, object]]:
+    """``(case name, file, damage)``: each file of a run missing, cut short or garbage;
+    ``damage(run_dir)`` applies it to a copy of a good run."""
+    def missing(file: str):
+        return lambda run: (run / file).unlink()
+
+    def truncated(file: str):
+        def damage(run: Path) -> None:
+            data = (run / file).read_bytes()
+            (run / file).write_bytes(data[: len(data) // 2])
+        return damage
+
+    def garbage(file: str):
+        return lambda run: (run / file).write_bytes(b"\x00\xffnot this file\x01" * 64)
+
+    cases: list[tuple[str, str, object]] = []
+    for file in RUN_FILES:
+        cases += [(f"{file} missing", file, missing(file)),
+                  (f"{file} truncated", file, truncated(file)),
+                  (f"{file} garbage", file, garbage(file))]
+
+    def newer(run: Path) -> None:
+        import json
+
+        config = json.loads((run / "config.json").read_text())
+        config.update(format_version=99, movierec_version="99.0")
+        (run / "config.json").write_text(json.dumps(config))
+
+    def wrong_json_shape(run: Path) -> None:
+        (run / "encoders.json").write_text("[1, 2, 3]")
+
+    cases += [("written by a newer movierec", "newer", newer),
+              ("encoders.json of the wrong shape", "encoders.json", wrong_json_shape)]
+    return cases

@@ -25,6 +25,14 @@ def check_trainable(dataset: Dataset, test_size: float = 0.0) -> None:
     n = len(ratings)
     if n == 0:
         raise DataError(f"{name}: no ratings to train on. Add ratings, one per line.")
+    if test_size:
+        held = math.ceil(test_size * n) if test_size < 1 else int(test_size)
+        if held < 1 or n - held < 1:
+            raise DataError(
+                f"{name}: {n:,} ratings are too few for this split: a test size of "
+                f"{test_size:g} holds out {held:,} and leaves {n - held:,} to train on; each "
+                "part needs at least one rating. Add ratings, or train on all of them with "
+                "--test-size 0.")
     values = ratings["rating"].unique()
     if len(values) < 2:
         raise DataError(
@@ -35,14 +43,6 @@ def check_trainable(dataset: Dataset, test_size: float = 0.0) -> None:
     if not low < high:
         raise DataError(f"{name}: the rating scale {low:g}-{high:g} is not (min, max) with "
                         "min < max; declare the scale the ratings use.")
-    if test_size:
-        held = math.ceil(test_size * n) if test_size < 1 else int(test_size)
-        if held < 1 or n - held < 1:
-            raise DataError(
-                f"{name}: {n:,} ratings are too few for this split: a test size of "
-                f"{test_size:g} holds out {held:,} and leaves {n - held:,} to train on; each "
-                "part needs at least one rating. Add ratings, or train on all of them with "
-                "--test-size 0.")
 
 
 def check_rankable(name: str, test_ratings, threshold: float) -> None:
