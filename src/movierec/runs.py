@@ -14,7 +14,9 @@ A run directory holds::
     loss.png         training vs validation loss, as the tutorial plots it
 
 The whole directory is written to a temporary sibling and renamed into place, so a run
-killed at any point leaves either the previous complete run or none.
+killed at any point leaves either the previous complete run or none. config.json records
+the run format (:data:`RUN_FORMAT`); :func:`load_run` checks every file and names the one
+that is missing or damaged.
 """
 
 from __future__ import annotations

@@ -150,3 +150,19 @@ def test_a_run_without_damage_passes_the_same_commands(good_run: Path, capsys) -
     for command in ("recommend", "recommend --rate", "similar"):
         code, output = _run(capsys, RUN_COMMANDS[command](good_run))
         assert code == 0, output
+
+
+@pytest.mark.parametrize(("rate", "expected"), [
+    ("Toy Story", "TITLE=RATING"),
+    ("=5", "TITLE=RATING"),
+    ("1=great", "must be a number"),
+    ("1=nan", "must be a number such as 4"),
+    ("1=inf", "must be a number such as 4"),
+    ("1=1e308", "must be a number such as 4"),
+    ("Zzyzx Qwerty=4", "closest"),
+])
+def test_bad_rate_values_are_clear_errors(rate: str, expected: str, good_run: Path,
+                                          capsys) -> None:
+    code, output = _run(capsys, ["recommend", "--run", good_run, "--rate", rate])
+    assert code == 2, output
+    assert expected in " ".join(output.split()), output
