@@ -166,3 +166,22 @@ def test_bad_rate_values_are_clear_errors(rate: str, expected: str, good_run: Pa
     code, output = _run(capsys, ["recommend", "--run", good_run, "--rate", rate])
     assert code == 2, output
     assert expected in " ".join(output.split()), output
+
+
+@pytest.mark.parametrize("case", [c for c in CORPUS if not c.readable],
+                         ids=[c.name for c in CORPUS if not c.readable])
+def test_a_bad_movies_file_is_named_too(case: BadInput, tmp_path: Path, capsys) -> None:
+    ratings = tmp_path / "good.csv"
+    ratings.write_text(GOOD)
+    movies = _write_as(case, tmp_path, "titles")
+    code, output = _run(capsys, ["explore", "--ratings", ratings, "--movies", movies])
+    assert code == 2, output
+    assert movies.name in " ".join(output.split()), output
+
+
+def _write_as(case: BadInput, folder: Path, stem: str) -> Path:
+    """``case``'s bytes under another name (same suffixes), e.g. titles.csv.gz."""
+    suffixes = "".join(Path(case.filename).suffixes)
+    path = folder / f"{stem}{suffixes}"
+    path.write_bytes(case.content)
+    return path
