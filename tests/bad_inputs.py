@@ -103,9 +103,9 @@ CORPUS: list[BadInput] = [
           "split", readable=True),
 ]
 
-# Compressed and binary formats that must work, detected by content.
 def compressed_good_files() -> dict[str, bytes]:
-    """File name -> bytes of :data:`GOOD` in each container format movierec reads."""
+    """File name -> bytes of :data:`GOOD` in each container format movierec reads, which
+    it must tell by content (a gzip or Parquet file named .csv works too)."""
     import zipfile
 
     import pandas as pd
@@ -123,6 +123,7 @@ def compressed_good_files() -> dict[str, bytes]:
         "ratings.parquet": parquet.getvalue(),
         "gzip-without-suffix.csv": gzip.compress(GOOD.encode()),
         "parquet-named.csv": parquet.getvalue(),
+        "excel-utf8-bom.csv": b"\xef\xbb\xbf" + GOOD.encode(),  # Excel's "CSV UTF-8"
     }
 
 

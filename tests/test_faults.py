@@ -102,14 +102,14 @@ def test_two_trainings_into_one_folder_leave_one_complete_run(ratings_file: Path
     run = tmp_path / "run"
     processes = [subprocess.Popen(_train_argv(ratings_file, run, epochs), env=_env(),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for epochs in (1, 3)]
+                 for epochs in (1, 2)]
     for process in processes:
         _, err = process.communicate(timeout=180)
         assert process.returncode == 0, err
         assert "Traceback" not in err
     loaded = load_run(run)
     epochs = loaded.config.epochs
-    assert epochs in (1, 3)
+    assert epochs in (1, 2)
     # every file comes from the same writer: config, history and metrics agree
     assert len(loaded.history) == epochs == loaded.metrics["epochs_run"]
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] == epochs
