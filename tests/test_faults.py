@@ -195,6 +195,7 @@ def site():
 
 def test_kill_9_during_a_download_leaves_no_release_and_the_next_run_downloads_again(
         site: _Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOVIEREC_DATA", raising=False)  # only --data-dir counts here
     home = tmp_path / "data"
     env = _env(MOVIEREC_DOWNLOAD_URL=f"http://127.0.0.1:{site.server_address[1]}",
                XDG_CACHE_HOME=str(tmp_path / "cache"))
