@@ -89,6 +89,8 @@ CORPUS: list[BadInput] = [
     BadInput("binary garbage", bytes(range(256)) * 8, "ratings.csv", ("not a text file",)),
     BadInput("latin-1 encoding", (HEADER + "1,1,4,100\n2,Amélie,5,200\n").encode("latin-1"),
              "ratings.csv", ("utf-8", "line 3")),
+    BadInput("utf-16 (Excel's Unicode Text)", GOOD.replace(",", "\t").encode("utf-16"),
+             "ratings.txt", ("utf-16", "utf-8")),
     BadInput("truncated gzip", gzip.compress(GOOD.encode())[:40], "ratings.csv.gz",
              ("gzip", "damaged")),
     _text("parquet named csv but garbage", "PAR1 this is not parquet", "parquet",

@@ -254,6 +254,10 @@ def _read_text(source: _Source) -> pd.DataFrame:
             start = handle.read(_SNIFF_BYTES)
         except (EOFError, OSError, zipfile.BadZipFile, zlib.error) as error:
             raise source.damaged(error) from error
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(f"{path}: UTF-16 text (what Excel saves as 'Unicode Text'), not "
+                        "UTF-8. Re-save the file as UTF-8 (in a spreadsheet: 'CSV UTF-8'; or "
+                        "`iconv -f utf-16 -t utf-8`).")
     if b"\0" in start:
         offset = start.index(b"\0")
         raise DataError(f"{path}: not a text file (it holds binary data, byte 0x00 at offset "
