@@ -63,6 +63,16 @@ def _bad_row(row: str) -> str:
     return HEADER + body[0] + row + "\n" + "".join(body[1:])
 
 
+def _zip(members: dict[str, str]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
 CORPUS: list[BadInput] = [
     _text("empty file", "", "empty"),
     _text("blank lines only", "\n\n\n", "blank"),
@@ -93,6 +103,11 @@ CORPUS: list[BadInput] = [
              "ratings.txt", ("utf-16", "utf-8")),
     BadInput("truncated gzip", gzip.compress(GOOD.encode())[:40], "ratings.csv.gz",
              ("gzip", "damaged")),
+    BadInput("zip of two files", _zip({"ratings.csv": GOOD, "movies.csv": "item,title\n"}),
+             "ratings.zip", ("exactly one", "holds 2")),
+    BadInput("excel workbook", _zip({"[Content_Types].xml": "<Types/>",
+                                     "xl/workbook.xml": "<workbook/>"}),
+             "ratings.xlsx", ("spreadsheet", "csv utf-8")),
     _text("parquet named csv but garbage", "PAR1 this is not parquet", "parquet",
           filename="ratings.parquet"),
     _text("one distinct rating value", HEADER + _rows(rating=4), "only one", "value",

@@ -226,6 +226,9 @@ def _only_member(path: Path) -> str:
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise DataError(f"{path}: the zip archive is damaged or cut short ({error}). "
                         "Compress the file again, or pass it uncompressed.") from error
+    if "[Content_Types].xml" in names:  # Office Open XML: .xlsx, .ods-like workbooks
+        raise DataError(f"{path}: a spreadsheet workbook (Excel .xlsx), not a CSV file. Save "
+                        "the sheet as 'CSV UTF-8' and pass that file.")
     if len(names) != 1:
         shown = ", ".join(names[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
         raise DataError(f"{path}: a zip archive must hold exactly one CSV, TSV or Parquet "
