@@ -6,8 +6,10 @@ with :func:`os.replace`, which is atomic on POSIX file systems.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -53,23 +55,69 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary directory beside ``target``; it replaces ``target`` on success.
 
     Used for multi-file artifacts (a training run, an unzipped dataset) so that a process
-    killed half-way leaves either the previous complete directory or none.
+    killed half-way leaves either the previous complete directory or none. Two processes
+    writing the same ``target`` at once each swap in a complete directory, one after the
+    other (an exclusive lock on the parent folder orders the swaps), so the last one wins
+    whole. Temporary folders left by a killed process are removed by the next write.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    _remove_stale_siblings(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-",
+                                dir=target.parent))
     try:
         yield tmp
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(tmp, target)
+        with _locked(target.parent):
+            old = None
+            if target.exists():
+                old = target.with_name(f".{target.name}.old-{os.getpid()}")
+                os.replace(target, old)
+            os.replace(tmp, target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``folder`` (POSIX ``flock`` on its descriptor)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, the swap is still all or nothing
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+_STALE = re.compile(r"\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)(?:-.*)?")
+
+
+def _remove_stale_siblings(target: Path) -> None:
+    """Remove ``target``'s temporary siblings whose process is gone (killed mid-write)."""
+    for sibling in target.parent.glob(f".{glob.escape(target.name)}.*"):
+        match = _STALE.fullmatch(sibling.name)
+        if match and match["name"] == target.name and not process_alive(int(match["pid"])):
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (this one always does)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _fsync(path: Path) -> None:

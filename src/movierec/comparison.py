@@ -22,7 +22,7 @@ from rich.table import Table
 
 from movierec import metrics
 from movierec.atomic import write_json
-from movierec.data import Dataset
+from movierec.data import Dataset, check_rankable
 from movierec.errors import MovierecError
 from movierec.evaluation import (
     baseline_ranking_reports,
@@ -92,6 +92,7 @@ def compare(
     ``configs`` gives some models their own settings (a preset's), instead of
     ``base_config`` with the model's name.
     """
+    check_rankable(dataset.name, data.test_ratings, RELEVANCE_THRESHOLD)
     rows = []
     expanded = expand_model_names(names)
     ranking_only = [name for name in expanded if name in RANKING_BASELINES]

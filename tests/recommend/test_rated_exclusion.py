@@ -3,6 +3,7 @@ included, while evaluation keeps its protocol (training ratings excluded, held-o
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def _held_out(run) -> dict:
 def test_the_run_saves_and_loads_its_held_out_ratings(run_dir: Path) -> None:
     run = load_run(run_dir)
     assert (run_dir / "test.parquet").is_file()
-    assert len(run.test_ratings) == run.data["n_test"] > 0
+    assert len(run.test_ratings) == run.info.n_test > 0
     assert list(run.test_ratings.columns) == list(run.train_ratings.columns)
 
 
@@ -51,10 +52,18 @@ def test_recommend_never_returns_a_held_out_rated_movie(run_dir: Path) -> None:
     assert rec.n_train_ratings(user) == int((run.train_ratings["user_id"] == user).sum())
 
 
+def _as_an_older_run(run: Path) -> None:
+    """Make ``run`` look saved before test.parquet and run formats: neither is there."""
+    (run / "test.parquet").unlink()
+    config = json.loads((run / "config.json").read_text())
+    del config["format_version"]
+    (run / "config.json").write_text(json.dumps(config))
+
+
 def test_an_older_run_without_test_parquet_still_loads(run_dir: Path, tmp_path: Path) -> None:
     old = tmp_path / "old"
     shutil.copytree(run_dir, old)
-    (old / "test.parquet").unlink()
+    _as_an_older_run(old)
     run = load_run(old)
     assert run.test_ratings is None
     rec = Recommender.from_run(run)
@@ -69,7 +78,7 @@ def test_evaluation_metrics_are_unchanged_by_the_held_out_exclusion(
         run_dir: Path, tmp_path: Path) -> None:
     old = tmp_path / "old"
     shutil.copytree(run_dir, old)
-    (old / "test.parquet").unlink()
+    _as_an_older_run(old)
     saved = load_run(run_dir)
     dataset = Dataset(name="synthetic", ratings=pd.concat(
         [saved.train_ratings, saved.test_ratings], ignore_index=True),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -453,7 +455,7 @@ def test_holdout_split_recovers_the_runs_test_part(run_dir, dataset, encoded) ->
 
 def test_holdout_split_uses_the_recorded_seed_when_there_is_one(run_dir, dataset) -> None:
     run = load_run(run_dir)
-    run.data.update(split_seed=0, test_size=0.1)
+    run.info = dataclasses.replace(run.info, split_seed=0, test_size=0.1)
     assert holdout_split(run, dataset).test.index.equals(
         random_split(dataset.ratings, 0.1, seed=0).test.index)
 

@@ -57,12 +57,14 @@ def test_new_user_ratings_from_texts_and_files(rec, tmp_path: Path) -> None:
     path = tmp_path / "mine.csv"
     path.write_text("Movie,Rating\n3,5\n3,2\n")
     pairs = read_ratings_file(path)
-    assert pairs == [("3", "5"), ("3", "2")]
+    assert pairs == [("3", 5.0), ("3", 2.0)]
     assert resolve_ratings(rec.catalog, pairs) == {3: 2.0}
     with pytest.raises(MovierecError, match="must be a number"):
         resolve_ratings(rec.catalog, [("3", "great")])
+    with pytest.raises(MovierecError, match="must be a number such as 4"):
+        resolve_ratings(rec.catalog, [("3", "1e308")])
     (tmp_path / "bad.csv").write_text("film,score\n1,5\n")
-    with pytest.raises(DataError, match="columns movie and rating"):
+    with pytest.raises(DataError, match=r"bad\.csv: needs columns movie and rating"):
         read_ratings_file(tmp_path / "bad.csv")
 
 

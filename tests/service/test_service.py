@@ -455,7 +455,7 @@ def test_a_missing_or_broken_run_is_a_clear_error(tmp_path: Path, run_dir: Path)
     for item in run_dir.iterdir():
         (broken / item.name).write_bytes(item.read_bytes())
     (broken / "model.keras").write_bytes(b"not a zip file")
-    with pytest.raises(MovierecError, match="cannot load the model"):
+    with pytest.raises(MovierecError, match=r"model\.keras is damaged"):
         create_app(broken)
 
 

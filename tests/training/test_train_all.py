@@ -99,11 +99,13 @@ def test_random_split_of_zero_holds_nothing_out() -> None:
     assert len(split.train) == len(ratings) and len(split.test) == 0
 
 
-def test_serve_notes_the_missing_validation(run_dir, tmp_path: Path) -> None:
-    from movierec.cli.commands_serve import _without_validation
+def test_the_run_info_says_nothing_was_held_out(run_dir) -> None:
+    """What `serve`, `recommend` and `evaluate` read to note or refuse the missing
+    validation."""
+    from movierec.runs import load_run
     out, _ = run_dir
-    assert _without_validation(out)
-    assert not _without_validation(tmp_path)  # no metrics.json: nothing to say
+    run = load_run(out)
+    assert run.info.n_test == 0 and not run.info.validated and not run.validated
 
 
 def test_a_blend_trains_without_validation_and_reports_no_val_metrics() -> None:

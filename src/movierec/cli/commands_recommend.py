@@ -48,7 +48,7 @@ NO_VALIDATION = ("this run was trained on every rating (--test-size 0): it has n
 
 def _without_validation(run) -> bool:
     """Whether ``run`` held nothing out (``movierec train --test-size 0``)."""
-    return run.metrics.get("validation") is False or run.data.get("n_test") == 0
+    return not run.validated
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,16 +186,9 @@ def _popular(rec, user: Any, k: int, excluded: list, as_json: bool, context: dic
 
 
 def _new_user_ratings(rec, rate: list[str], path: Path | None) -> dict[Any, float]:
-    from movierec.recommend.new_user import (
-        parse_rating_texts,
-        read_ratings_file,
-        resolve_ratings,
-    )
+    from movierec.recommend.new_user import new_user_ratings
 
-    pairs = parse_rating_texts(rate)
-    if path is not None:
-        pairs.extend(read_ratings_file(path))
-    return resolve_ratings(rec.catalog, pairs)
+    return new_user_ratings(rec.catalog, rate, path)
 
 
 def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: bool,
@@ -303,12 +296,12 @@ def evaluate_command(
     as_json: bool = JsonOption,
 ) -> None:
     """RMSE/MAE and top-K ranking quality on the run's held-out ratings, with baselines."""
-    from movierec.data import DATASETS, dataset_from_options, load
     from movierec.evaluation import (
         baseline_ranking_reports,
         holdout_split,
         leave_last_of_split,
         ranking_report,
+        run_dataset,
     )
 
     if protocol not in ("holdout", "leave-last"):
@@ -317,16 +310,7 @@ def evaluate_command(
     if _without_validation(run_info):
         raise MovierecError(f"nothing to evaluate: {NO_VALIDATION}. Evaluate the validated "
                             "run it was trained like (same settings, --test-size above 0)")
-    if dataset is not None or ratings is not None:
-        data = dataset_from_options(dataset, ratings, movies, data_dir)
-    else:
-        name = run_info.data.get("dataset")
-        if name not in DATASETS:
-            raise MovierecError(
-                f"the run was trained on {name!r}, not a MovieLens release; pass the same "
-                "file again with --ratings FILE so that the held-out ratings can be recovered"
-            )
-        data = load(name, data_dir)
+    data = run_dataset(run_info, dataset, ratings, movies, data_dir)
     split = holdout_split(run_info, data)
     if protocol == "leave-last":
         split = leave_last_of_split(split)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import socket
 from pathlib import Path
 
@@ -63,12 +62,12 @@ def serve_command(
         timings = ", ".join(f"{kind.replace('_', ' ')} {seconds * 1000:.2f}"
                             for kind, seconds in state.scoring_seconds.items())
         console.print(
-            f"Serving {state.info['model']} on {state.info['dataset']} at "
+            f"Serving {state.model_name} on {state.dataset} at "
             f"http://{shown}:{bound_port}/ (API docs at /docs); Ctrl+C stops.\n"
             f"Scoring ms: {timings}; under {inline_ms:g} ms on the event loop, the rest in "
             "worker threads.", highlight=False,
         )
-        if _without_validation(Path(run)):
+        if state.info is not None and not state.info.validated:
             console.print(f"note: {NO_VALIDATION}", highlight=False)
         config = uvicorn.Config(service, log_level=log_level.lower(), access_log=False,
                                 timeout_graceful_shutdown=5)
@@ -98,12 +97,3 @@ def _bind(host: str, port: int) -> socket.socket:
         raise MovierecError(f"cannot listen on {host}:{port}: {error.strerror}") from error
     sock.set_inheritable(True)
     return sock
-
-
-def _without_validation(run: Path) -> bool:
-    """Whether the run's metrics.json says it held nothing out (``--test-size 0``)."""
-    try:
-        return json.loads((run / "metrics.json").read_text(encoding="utf-8")).get(
-            "validation") is False
-    except (OSError, ValueError, AttributeError):
-        return False

@@ -21,7 +21,6 @@ from movierec.cli.options import (
 from movierec.data import Dataset
 from movierec.errors import MovierecError
 from movierec.models import MODEL_NAMES, model_names
-from movierec.splits import random_split
 from movierec.training import EncodedSplit, TrainConfig, TrainMetrics
 
 console = wide_console()
@@ -49,11 +48,6 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("compare")(compare_command)
     app.command("demo")(demo_command)
-
-
-def _encoded_split(dataset: Dataset, test_size: float, split_seed: int) -> EncodedSplit:
-    split = random_split(dataset.ratings, test_size=test_size, seed=split_seed)
-    return EncodedSplit.from_dataset(dataset, split, split_seed=split_seed, test_size=test_size)
 
 
 def _verbosity(quiet: bool) -> int | None:
@@ -115,7 +109,7 @@ def train_command(
             "--early-stopping needs validation ratings to monitor, and --test-size 0 holds "
             "none out; drop --early-stopping and pass --epochs (e.g. the best epoch of a "
             "validated run)")
-    encoded = _encoded_split(data, test_size, split_seed)
+    encoded = EncodedSplit.random(data, test_size, split_seed)
     result = encoded.fit(config, verbose=_verbosity(quiet))
     run_dir = save_run(out or Path("runs") / model, result, encoded, data)
     console.print(f"{model}: {_summary(result.train_metrics)}; saved to {run_dir}",
@@ -189,7 +183,7 @@ def run_comparison(dataset: Dataset, names: list[str], base: TrainConfig, *, spl
     """Compare ``names`` on the tutorial's split of ``dataset``; print and save the results."""
     from movierec.comparison import compare, comparison_tables, write_comparison
 
-    encoded = _encoded_split(dataset, 0.1, split_seed)
+    encoded = EncodedSplit.random(dataset, 0.1, split_seed)
     rows = compare(
         dataset, encoded, names, base, out=out, verbose=_verbosity(quiet),
         on_row=lambda row: console.print(_progress_line(row), highlight=False),

@@ -8,10 +8,18 @@ Problems that can be repaired safely (duplicate ratings) are repaired with a
 
 from __future__ import annotations
 
+import csv
 import difflib
+import gzip
+import io
 import warnings
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -20,6 +28,10 @@ from movierec.data.dataset import Dataset, DataWarning, movies_frame
 from movierec.errors import DataError
 
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
+_PARQUET_MAGIC = b"PAR1"
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
+_SNIFF_BYTES = 1 << 16  # the start of a text file checked for binary data and its header
 _TSV_SUFFIXES = {".tsv", ".tab"}
 _OTHER_DELIMITERS = {";": "semicolons (;)", "\t": "tabs", "|": "pipes (|)"}
 _ALIASES = {
@@ -31,6 +43,8 @@ _ALIASES = {
 }
 _INTEGER_TEXT = r"[+-]?\d{1,18}(?:\.0*)?"
 _SHOWN = 5  # line numbers and values quoted in a message
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_LAST_SECOND = 9_223_372_036  # the last second pandas dates can hold (2262-04-11)
 
 
 @dataclass(frozen=True)
@@ -88,56 +102,225 @@ def load_ratings(
                    rating_scale=(float(scale[0]), float(scale[1])))
 
 
+NEW_USER_MOVIE_COLUMNS = ("movie", "movie_id", "movieid", "item", "title")
+"""Header names :func:`load_new_user_ratings` accepts for the movie column, first match wins."""
+
+
+def load_new_user_ratings(path: str | Path) -> list[tuple[str, float]]:
+    """A new user's ``(movie, rating)`` pairs from a file with a movie column (one of
+    :data:`NEW_USER_MOVIE_COLUMNS`, any case; an id or a title) and a ``rating`` column.
+
+    The file is read and checked as :func:`load_ratings` reads ratings (any format it
+    reads, the same messages naming the file, line and column).
+    """
+    table = _read_table(Path(path))
+    columns = {str(column).strip().lower(): str(column) for column in table.frame.columns}
+    if len(columns) == 1:
+        _reject_wrong_delimiter(table.path, next(iter(columns.values())))
+    movie_col = next((columns[c] for c in NEW_USER_MOVIE_COLUMNS if c in columns), None)
+    if movie_col is None or "rating" not in columns:
+        found = ", ".join(repr(c) for c in columns.values())
+        lacking = "movie" if movie_col is None else "'rating'"
+        raise DataError(f"{table.path}: needs columns movie and rating, and has no {lacking} "
+                        f"column (columns found: {found}). Name the movie column one of "
+                        f"{', '.join(NEW_USER_MOVIE_COLUMNS)} (an id or a title) and the "
+                        "other 'rating'.")
+    movies = table.frame[movie_col].astype(str).str.strip().where(
+        table.frame[movie_col].notna(), "")
+    _reject(table, movie_col, movies == "", "are empty", "Every rating needs a movie id or "
+            "title.")
+    ratings = _ratings(table, columns["rating"], None)
+    return list(zip(movies, ratings.astype(float), strict=True))
+
+
 def _read_table(path: Path) -> _Table:
-    """Read a CSV, TSV or Parquet file with every column as text (Parquet keeps types)."""
+    """Read a ratings or movies file, its format told by its first bytes, not its name.
+
+    Plain CSV/TSV text, gzip-compressed text (``.csv.gz``, ``.tsv.gz``), a zip archive
+    holding one text or Parquet file, and Parquet are read; every text column as text
+    (Parquet keeps its types).
+    """
     if not path.is_file():
         raise DataError(f"{path}: no such file. Check the path (relative paths start from "
                         f"{Path.cwd()}).")
-    is_parquet = path.suffix.lower() in _PARQUET_SUFFIXES
-    frame = _read_parquet(path) if is_parquet else _read_text(path)
+    source = _Source.of(path)
+    if source.is_parquet:
+        frame, has_lines = _read_parquet(source), False
+    else:
+        frame, has_lines = _read_text(source), True
     if frame.empty:
         raise DataError(f"{path}: the file has a header ({', '.join(map(str, frame.columns))})"
                         " but no rows. Add the data below the header, one row per line.")
-    return _Table(path, frame, has_lines=not is_parquet)
+    return _Table(path, frame, has_lines=has_lines)
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Source:
+    """Where a table's bytes are: a plain file, a gzip stream, or one member of a zip."""
+
+    path: Path
+    compression: str | None  # None, "gzip" or "zip"
+    member: str | None = None  # the zip member's name
+    is_parquet: bool = False
+
+    @classmethod
+    def of(cls, path: Path) -> _Source:
+        """Sniff ``path``'s magic bytes (and a zip's one member) to tell its format."""
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: the file is empty. Expected a header line such as "
+                            "'user,item,rating,timestamp' followed by one rating per line.")
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if magic == _PARQUET_MAGIC:
+            return cls(path, None, is_parquet=True)
+        if magic[:2] == _GZIP_MAGIC:
+            return cls(path, "gzip")
+        if magic == _ZIP_MAGIC:
+            member = _only_member(path)
+            with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
+                inner = handle.read(4)
+            return cls(path, "zip", member, is_parquet=inner == _PARQUET_MAGIC)
+        if path.suffix.lower() in _PARQUET_SUFFIXES:
+            raise DataError(f"{path}: cannot read it as Parquet: it is named like a Parquet "
+                            "file but does not start with Parquet's marker (PAR1), so it is "
+                            "damaged or not Parquet. Write it again, or save it as CSV.")
+        return cls(path, None)
+
+    @property
+    def name(self) -> str:
+        """The name that tells TSV from CSV: the zip member's, or the file's without .gz."""
+        name = self.member or self.path.name
+        return name[:-3] if self.compression == "gzip" and name.lower().endswith(".gz") else name
+
+    @contextmanager
+    def open(self) -> Iterator[BinaryIO]:
+        """The decompressed bytes; a damaged archive is a DataError that says so."""
+        try:
+            if self.compression == "gzip":
+                with gzip.open(self.path, "rb") as handle:
+                    yield handle  # type: ignore[misc]
+            elif self.compression == "zip":
+                with zipfile.ZipFile(self.path) as archive, \
+                        archive.open(self.member or "") as handle:
+                    yield handle  # type: ignore[misc]
+            else:
+                with open(self.path, "rb") as handle:
+                    yield handle
+        except (EOFError, OSError, zipfile.BadZipFile, zlib.error) as error:
+            if isinstance(error, OSError) and self.compression is None:
+                raise DataError(f"{self.path}: cannot be read ({error.strerror or error}). "
+                                "Check that the file is readable.") from error
+            raise self.damaged(error) from error
+
+    def damaged(self, error: BaseException) -> DataError:
+        kind = "gzip" if self.compression == "gzip" else "zip"
+        return DataError(f"{self.path}: the {kind} archive is damaged or cut short ({error}). "
+                         f"Compress the file again, or pass it uncompressed.")
+
+
+def _only_member(path: Path) -> str:
+    """The one file in a zip archive, or a DataError saying how many it holds."""
     try:
-        return pd.read_parquet(path)
+        with zipfile.ZipFile(path) as archive:
+            names = [info.filename for info in archive.infolist() if not info.is_dir()]
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise DataError(f"{path}: the zip archive is damaged or cut short ({error}). "
+                        "Compress the file again, or pass it uncompressed.") from error
+    if "[Content_Types].xml" in names:  # Office Open XML: .xlsx, .ods-like workbooks
+        raise DataError(f"{path}: a spreadsheet workbook (Excel .xlsx), not a CSV file. Save "
+                        "the sheet as 'CSV UTF-8' and pass that file.")
+    if len(names) != 1:
+        shown = ", ".join(names[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
+        raise DataError(f"{path}: a zip archive must hold exactly one CSV, TSV or Parquet "
+                        f"file; this one holds {len(names)}" + (f" ({shown})" if names else "")
+                        + ". Zip the ratings file alone, or unzip it and pass the file.")
+    return names[0]
+
+
+def _read_parquet(source: _Source) -> pd.DataFrame:
+    try:
+        with source.open() as handle:
+            frame = pd.read_parquet(io.BytesIO(handle.read()) if source.member else handle)
+    except DataError:
+        raise
     except Exception as error:  # pyarrow raises several unrelated types for a bad file
-        raise DataError(f"{path}: cannot read it as Parquet ({error}). Check that it is a "
-                        "Parquet file, or save it as CSV.") from error
+        raise DataError(f"{source.path}: cannot read it as Parquet ({error}). The file may "
+                        "be damaged or cut short: write it again, or save it as CSV.") from error
+    _reject_duplicate_columns(source.path, [str(c) for c in frame.columns])
+    return frame
 
 
-def _read_text(path: Path) -> pd.DataFrame:
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty. Expected a header line such as "
-                        "'user,item,rating,timestamp' followed by one rating per line.")
+def _read_text(source: _Source) -> pd.DataFrame:
+    path = source.path
+    with source.open() as handle:
+        try:
+            start = handle.read(_SNIFF_BYTES)
+        except (EOFError, OSError, zipfile.BadZipFile, zlib.error) as error:
+            raise source.damaged(error) from error
+    if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(f"{path}: UTF-16 text (what Excel saves as 'Unicode Text'), not "
+                        "UTF-8. Re-save the file as UTF-8 (in a spreadsheet: 'CSV UTF-8'; or "
+                        "`iconv -f utf-16 -t utf-8`).")
+    if b"\0" in start:
+        offset = start.index(b"\0")
+        raise DataError(f"{path}: not a text file (it holds binary data, byte 0x00 at offset "
+                        f"{offset:,}). Expected CSV or TSV text, gzip- or "
+                        "zip-compressed text, or Parquet.")
+    if not start.strip():
+        raise DataError(f"{path}: the file holds only blank lines. Expected a header line "
+                        "such as 'user,item,rating,timestamp' and one rating per line.")
+    header_bytes = start.split(b"\n", 1)[0]
+    delimiter = _delimiter(source.name, header_bytes)
+    _check_header(source, header_bytes, delimiter)
     try:
-        frame = pd.read_csv(path, sep=_delimiter(path), dtype=str, encoding="utf-8",
-                            skip_blank_lines=False)
+        with source.open() as handle:
+            frame = pd.read_csv(handle, sep=delimiter, dtype=str, encoding="utf-8-sig",
+                                skip_blank_lines=False)
     except UnicodeDecodeError as error:
-        raise _not_utf8(path) from error
+        raise _not_utf8(source) from error
     except pd.errors.EmptyDataError as error:
         raise DataError(f"{path}: the file holds only blank lines. Expected a header line "
                         "such as 'user,item,rating,timestamp' and one rating per line.") from error
     except pd.errors.ParserError as error:
-        raise DataError(f"{path}: cannot be parsed ({error}). Check that every line has as "
-                        "many fields as the header and that text with commas is quoted.") from error
+        raise DataError(f"{path}: cannot be parsed ({str(error).strip()}). Check that every "
+                        "line has as many fields as the header and that text with commas is "
+                        "quoted.") from error
+    except (EOFError, OSError, zipfile.BadZipFile, zlib.error) as error:
+        raise source.damaged(error) from error
     return frame.dropna(how="all")  # blank lines; the index keeps the line numbers right
 
 
-def _delimiter(path: Path) -> str:
+def _delimiter(name: str, header: bytes) -> str:
     """Tab for .tsv files or a tab-separated header without commas, comma otherwise."""
-    if path.suffix.lower() in _TSV_SUFFIXES:
+    if Path(name).suffix.lower() in _TSV_SUFFIXES:
         return "\t"
-    with open(path, "rb") as handle:
-        header = handle.readline()
     return "\t" if b"\t" in header and b"," not in header else ","
 
 
-def _not_utf8(path: Path) -> DataError:
-    raw = path.read_bytes()
+def _check_header(source: _Source, header: bytes, delimiter: str) -> None:
+    """The header decodes as UTF-8 and names no column twice."""
+    try:
+        text = header.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise _not_utf8(source) from error
+    columns = next(csv.reader([text.rstrip("\r")], delimiter=delimiter), [])
+    _reject_duplicate_columns(source.path, [c.strip() for c in columns])
+
+
+def _reject_duplicate_columns(path: Path, columns: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for number, column in enumerate(columns, start=1):
+        if column in seen:
+            raise DataError(f"{path}: the header names column {column!r} more than once "
+                            f"(columns {seen[column]} and {number}). Rename or delete one of "
+                            "them so that each column has its own name.")
+        seen[column] = number
+
+
+def _not_utf8(source: _Source) -> DataError:
+    path = source.path
+    with source.open() as handle:
+        raw = handle.read()
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -210,6 +393,9 @@ def _ratings(table: _Table, column: str, scale: tuple[float, float] | None) -> p
     values = pd.to_numeric(table.frame[column], errors="coerce").astype("float64")
     _reject(table, column, ~np.isfinite(values), "are not numbers",
             "Ratings must be numbers such as 4 or 3.5; fix or delete those rows.")
+    _reject(table, column, values.abs() > _FLOAT32_MAX,
+            "are too large to store (above 3.4e38, the float32 limit)",
+            "Ratings must be numbers such as 4 or 3.5; fix or delete those rows.")
     if scale is not None:
         low, high = _checked_scale(scale)
         _reject(table, column, (values < low) | (values > high),
@@ -244,6 +430,10 @@ def _timestamps(table: _Table, column: str, *, required: bool) -> pd.Series:
         _reject(table, column, seconds.isna(), "are neither Unix timestamps nor dates",
                 "Use seconds since 1970 or dates like 2024-01-31 14:05:00; fix or delete "
                 "those rows.")
+    _reject(table, column, seconds.abs() > _LAST_SECOND,
+            "are out of range for Unix timestamps (past the year 2262)",
+            "Use seconds since 1970 (milliseconds: divide by 1000) or dates like "
+            "2024-01-31; fix or delete those rows.")
     return seconds.astype("int64")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from movierec.data.dataset import RATING_COLUMNS, movies_frame
 from movierec.errors import DataError
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
+DOWNLOAD_URL_VAR = "MOVIEREC_DOWNLOAD_URL"
 
 Layout = Literal["csv", "dat", "u-files"]
 
@@ -45,7 +47,10 @@ class Release:
 
     @property
     def url(self) -> str:
-        return f"{BASE_URL}/{self.zip_name}"
+        """Where the zip is downloaded from: GroupLens, or ``$MOVIEREC_DOWNLOAD_URL`` (a
+        mirror's folder of the same zips, for example a local server)."""
+        base = os.environ.get(DOWNLOAD_URL_VAR) or BASE_URL
+        return f"{base.rstrip('/')}/{self.zip_name}"
 
     @property
     def required_files(self) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ GroupLens, verified and unzipped atomically into ``data_dir`` if given, else the
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -30,7 +31,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from movierec.atomic import atomic_directory
+from movierec.atomic import atomic_directory, process_alive
 from movierec.data.movielens import Release
 from movierec.errors import DataError
 
@@ -110,7 +111,14 @@ def _make_folder(home: Path) -> None:
 
 @contextmanager
 def _temporary_file(folder: Path, prefix: str) -> Iterator[Path]:
-    handle, name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=folder)
+    """A ``PREFIX<pid>-XXXX.part`` file in ``folder``, removed afterwards; parts left by a
+    killed download (their process is gone) are removed first."""
+    for part in folder.glob(f"{glob.escape(prefix)}*.part"):
+        pid = part.name[len(prefix):].split("-", 1)[0]
+        if pid.isdecimal() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            part.unlink(missing_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=".part",
+                                    dir=folder)
     os.close(handle)
     try:
         yield Path(name)

@@ -17,7 +17,7 @@ Example:
     1.0
 """
 
-from movierec.evaluation.holdout import holdout_split, leave_last_of_split
+from movierec.evaluation.holdout import holdout_split, leave_last_of_split, run_dataset
 from movierec.evaluation.ranking import (
     RANKING_METRICS,
     evaluate_split,
@@ -41,5 +41,6 @@ __all__ = [
     "random_scorer",
     "rank_evaluate",
     "ranking_report",
+    "run_dataset",
     "top_k",
 ]

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from movierec.data import DATASETS, Dataset, dataset_from_options, load
 from movierec.errors import MovierecError
 from movierec.splits import Split, random_split
 
 if TYPE_CHECKING:
-    from movierec.runs import Run
+    from movierec.runs import Run, RunInfo
 
-__all__ = ["holdout_split", "leave_last_of_split"]
+__all__ = ["holdout_split", "leave_last_of_split", "run_dataset"]
 
 
 def holdout_split(run: Run, dataset: Any) -> Split:
@@ -29,14 +31,34 @@ def holdout_split(run: Run, dataset: Any) -> Split:
     Raises:
         MovierecError: ``dataset`` is not the data the run was trained on.
     """
-    if run.data.get("n_test") == 0:
+    if run.info.n_test == 0:
         raise MovierecError("the run was trained on every rating (test size 0): it has no "
                             "held-out ratings to evaluate on")
     train_keys = _pair_keys(run.train_ratings)
-    recorded = _recorded_random_split(run.data, dataset.ratings, train_keys)
+    recorded = _recorded_random_split(run.info, dataset.ratings, train_keys)
     if recorded is not None:
         return recorded
-    return _split_by_training_pairs(run.data, dataset, train_keys)
+    return _split_by_training_pairs(run.info, dataset, train_keys)
+
+
+def run_dataset(run: Run, dataset: str | None = None, ratings: Path | None = None,
+                movies: Path | None = None, data_dir: str | Path | None = None) -> Dataset:
+    """The data ``run`` was trained on, to recover its held-out part with
+    :func:`holdout_split`: the dataset or files named (``--dataset``/``--ratings``), else
+    the MovieLens release its config.json records.
+
+    Raises:
+        MovierecError: nothing is named and the run was trained on the user's own file
+            (which a run does not keep), or the named data cannot be read.
+    """
+    if dataset is not None or ratings is not None:
+        return dataset_from_options(dataset, ratings, movies, data_dir)
+    name = run.info.dataset
+    if name not in DATASETS:
+        raise MovierecError(
+            f"the run was trained on {name!r}, not a MovieLens release; pass the same "
+            "file again with --ratings FILE so that the held-out ratings can be recovered")
+    return load(name, data_dir)
 
 
 def leave_last_of_split(split: Split) -> Split:
@@ -55,18 +77,18 @@ def _pair_keys(ratings: pd.DataFrame) -> pd.MultiIndex:
     return pd.MultiIndex.from_frame(ratings[["user_id", "movie_id"]])
 
 
-def _recorded_random_split(data: dict[str, Any], ratings: pd.DataFrame,
+def _recorded_random_split(info: RunInfo, ratings: pd.DataFrame,
                            train_keys: pd.MultiIndex) -> Split | None:
     """The random split the run's config records, if it has the run's training ratings."""
-    seed, test_size = data.get("split_seed"), data.get("test_size")
-    if data.get("split") != "random" or seed is None or test_size is None:
+    seed, test_size = info.split_seed, info.test_size
+    if info.split != "random" or seed is None or test_size is None:
         return None
     split = random_split(ratings, test_size, int(seed))
     same = len(split.train) == len(train_keys) and _pair_keys(split.train).isin(train_keys).all()
     return split if same else None
 
 
-def _split_by_training_pairs(data: dict[str, Any], dataset: Any,
+def _split_by_training_pairs(info: RunInfo, dataset: Any,
                              train_keys: pd.MultiIndex) -> Split:
     """Train: the ratings whose (user, movie) pair the run trained on; test: the others."""
     ratings = dataset.ratings
@@ -74,16 +96,16 @@ def _split_by_training_pairs(data: dict[str, Any], dataset: Any,
     found, held_out = int(in_train.sum()), int((~in_train).sum())
     name = getattr(dataset, "name", "the data")
     hint = ("evaluate with the dataset the run was trained on "
-            f"({data.get('dataset', 'see its config.json')})")
+            f"({info.dataset})")
     if found != len(train_keys):
         raise MovierecError(
             f"{len(train_keys) - found:,} of the run's {len(train_keys):,} training ratings "
             f"are not in {name}; {hint}")
-    expected = data.get("n_test")
+    expected = info.n_test
     if expected is not None and held_out != int(expected):
         raise MovierecError(
             f"the run held out {int(expected):,} ratings but {held_out:,} of "
             f"{name} are outside its training set; {hint}")
     if not held_out:
         raise MovierecError("the run has no held-out ratings to evaluate on")
-    return Split(ratings[in_train], ratings[~in_train], str(data.get("split", "holdout")))
+    return Split(ratings[in_train], ratings[~in_train], info.split or "holdout")

@@ -12,19 +12,21 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from movierec.catalog import Catalog
-from movierec.errors import DataError, MovierecError
+from movierec.data import NEW_USER_MOVIE_COLUMNS, load_new_user_ratings
+from movierec.errors import MovierecError
 
-__all__ = ["MOVIE_COLUMNS", "parse_rating_texts", "read_ratings_file", "resolve_ratings"]
+__all__ = ["MOVIE_COLUMNS", "new_user_ratings", "parse_rating_texts", "read_ratings_file",
+           "resolve_ratings"]
 
-MOVIE_COLUMNS = ("movie", "movie_id", "movieid", "item", "title")
+MOVIE_COLUMNS = NEW_USER_MOVIE_COLUMNS
 """Header names :func:`read_ratings_file` accepts for the movie column, first match wins."""
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def parse_rating_texts(texts: Iterable[str]) -> list[tuple[str, str]]:
@@ -44,32 +46,22 @@ def parse_rating_texts(texts: Iterable[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def read_ratings_file(path: str | Path) -> list[tuple[str, str]]:
-    """``(movie, rating)`` text pairs from a CSV with a header naming a movie column (one of
+def read_ratings_file(path: str | Path) -> list[tuple[str, float]]:
+    """``(movie, rating)`` pairs from a file with a header naming a movie column (one of
     :data:`MOVIE_COLUMNS`, any case) and a ``rating`` column.
 
+    Read by :func:`movierec.data.load_new_user_ratings`: CSV, TSV, compressed or Parquet,
+    with the same checks and messages (file, line, column) as every ratings file.
+
     Raises:
-        DataError: the file is missing, not CSV, lacks those columns or has no rows.
+        DataError: the file is missing, unreadable, lacks those columns, has no rows or a
+            rating that is not a number.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DataError(f"cannot read {path} as CSV: {error}") from None
-    columns = {column.strip().lower(): column for column in frame.columns}
-    movie_col = next((columns[c] for c in MOVIE_COLUMNS if c in columns), None)
-    rating_col = columns.get("rating")
-    if movie_col is None or rating_col is None:
-        raise DataError(f"{path} needs a header with columns movie and rating "
-                        f"(found: {', '.join(frame.columns) or 'none'})")
-    if frame.empty:
-        raise DataError(f"{path} has no ratings")
-    return list(zip(frame[movie_col].str.strip(), frame[rating_col].str.strip(), strict=True))
+    return load_new_user_ratings(path)
 
 
-def resolve_ratings(catalog: Catalog, pairs: Iterable[tuple[str, str]]) -> dict[Any, float]:
+def resolve_ratings(catalog: Catalog, pairs: Iterable[tuple[str, str | float]]
+                    ) -> dict[Any, float]:
     """Movie id -> rating for ``(movie, rating)`` text pairs; a movie is a title or an id
     (:meth:`Catalog.resolve`), and a movie rated twice keeps its last rating.
 
@@ -83,5 +75,19 @@ def resolve_ratings(catalog: Catalog, pairs: Iterable[tuple[str, str]]) -> dict[
         except ValueError:
             raise MovierecError(f"the rating of {movie!r} must be a number, not {value!r}"
                                 ) from None
+        if not math.isfinite(rating) or abs(rating) > _FLOAT32_MAX:
+            raise MovierecError(f"the rating of {movie!r} must be a number such as 4 or 3.5, "
+                                f"not {value!r}")
         ratings[catalog.resolve(movie)] = rating
     return ratings
+
+
+def new_user_ratings(catalog: Catalog, texts: Iterable[str] = (),
+                     path: str | Path | None = None) -> dict[Any, float]:
+    """Movie id -> rating from ``"MOVIE=RATING"`` texts and/or a ratings file (the file's
+    ratings after the texts'), as ``movierec recommend --rate ... --ratings-of-new-user``
+    takes them."""
+    pairs: list[tuple[str, str | float]] = list(parse_rating_texts(texts))
+    if path is not None:
+        pairs.extend(read_ratings_file(path))
+    return resolve_ratings(catalog, pairs)

@@ -88,7 +88,6 @@ def create_app(
     if warm:
         state.scoring_seconds = state.warm()
         state.decide_inline(inline_ms)
-    info = state.info
     _, new_user_model = s.new_user_request_model(state.low, state.high)
 
     @asynccontextmanager
@@ -101,8 +100,8 @@ def create_app(
         lifespan=lifespan,
         title="movierec",
         version=movierec.__version__,
-        summary=f"Movie recommendations from a {info['model']} model trained on "
-                f"{info['dataset']}.",
+        summary=f"Movie recommendations from a {state.model_name} model trained on "
+                f"{state.dataset}.",
         description="Recommendations for known users and new ones, similar movies, title "
                     "search and rating predictions. Ids are integers for MovieLens runs and "
                     "strings for runs on your own data. The web page is at `/`.",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
 from time import perf_counter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.to_thread
 import numpy as np
@@ -25,6 +25,9 @@ from movierec.errors import MovierecError, UnknownIdError
 from movierec.ids import IdKind, parse_id
 from movierec.recommend.fallback import fallback_reason, popular_fallback
 from movierec.service import schemas as s
+
+if TYPE_CHECKING:
+    from movierec.runs import RunInfo
 
 __all__ = ["DEFAULT_INLINE_MS", "ServiceRecommender", "ServiceState", "load"]
 
@@ -85,13 +88,16 @@ class ServiceState:
             not warmed).
     """
 
-    def __init__(self, recommender: ServiceRecommender, info: dict[str, Any]) -> None:
+    def __init__(self, recommender: ServiceRecommender, info: "RunInfo | None" = None) -> None:
         self.recommender = recommender
         self.info = info
-        self.users = info["encoders"].users
-        self.movies_encoder = info["encoders"].movies
-        self.low, self.high = info["rating_range"]
-        self._catalog = _movie_lookup(info["movies"])
+        """The run's facts (None when serving a Recommender built in memory)."""
+        self.model_name = str(getattr(recommender, "model_name", "") or "unknown")
+        self.dataset = info.dataset if info is not None else "unknown"
+        self.users = recommender.encoders.users
+        self.movies_encoder = recommender.encoders.movies
+        self.low, self.high = (float(x) for x in recommender.rating_range)
+        self._catalog = _movie_lookup(recommender.catalog.movies)
         self.catalog = recommender.catalog
         self.user_ids = self.users.ids
         # Plain dicts and lists, so that a request maps ids without numpy or pandas calls.
@@ -112,11 +118,11 @@ class ServiceState:
     def health(self) -> s.Health:
         """The body of ``GET /health`` (the same for the whole life of the app)."""
         return s.Health(
-            model=self.info["model"],
-            dataset=self.info["dataset"],
+            model=self.model_name,
+            dataset=self.dataset,
             n_users=len(self.users),
             n_movies=len(self.movies_encoder),
-            n_ratings=self.info["n_ratings"],
+            n_ratings=int(np.sum(self.recommender.movie_counts)),
             n_catalog=len(self._catalog),
             rating_scale=[self.low, self.high],
             id_type=self.users.kind,
@@ -261,7 +267,7 @@ def _warm_seconds(function: Callable[..., Any], *args: Any) -> float:
 
 
 # -- loading ----------------------------------------------------------------------
-def load(source: Any) -> tuple[ServiceRecommender, dict[str, Any]]:
+def load(source: Any) -> tuple[ServiceRecommender, "RunInfo | None"]:
     """The recommender and the run's facts, from a run directory or a Recommender."""
     from movierec.recommend import Recommender
 
@@ -281,20 +287,7 @@ def load(source: Any) -> tuple[ServiceRecommender, dict[str, Any]]:
         recommender, run = source, None
     else:
         raise TypeError(f"create_app needs a run directory or a Recommender, not {source!r}")
-    return recommender, _run_info(recommender, run)
-
-
-def _run_info(recommender: ServiceRecommender, run: Any) -> dict[str, Any]:
-    """What /health reports and the endpoints need; the run adds the dataset's name."""
-    data = getattr(run, "data", None) or {}
-    return {
-        "model": str(getattr(recommender, "model_name", "") or "unknown"),
-        "dataset": str(data.get("dataset", "unknown")),
-        "rating_range": tuple(float(x) for x in recommender.rating_range),
-        "encoders": recommender.encoders,
-        "movies": recommender.catalog.movies,
-        "n_ratings": int(np.sum(recommender.movie_counts)),
-    }
+    return recommender, run.info if run is not None else None
 
 
 def _movie_lookup(movies: pd.DataFrame) -> dict[Any, dict[str, Any]]:

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from movierec.data import Dataset
+from movierec.data import Dataset, check_trainable
 from movierec.encoding import Encoders
 from movierec.models import model_spec
-from movierec.splits import Split
+from movierec.splits import Split, random_split
 from movierec.training.blend import fit_blend
 from movierec.training.closed_form import fit_closed_form
 from movierec.training.config import TrainConfig, TrainResult
@@ -91,6 +91,15 @@ class EncodedSplit:
             rating_range=(float(dataset.rating_scale[0]), float(dataset.rating_scale[1])),
             split_params=split_params,
         )
+
+    @classmethod
+    def random(cls, dataset: Dataset, test_size: float = 0.1, seed: int = 42) -> EncodedSplit:
+        """``dataset``'s random split (:func:`~movierec.splits.random_split`), encoded, after
+        :func:`~movierec.data.check_trainable` has checked that it can be trained on; the
+        seed and test size are recorded so that the split can be recreated."""
+        check_trainable(dataset, test_size)
+        split = random_split(dataset.ratings, test_size=test_size, seed=seed)
+        return cls.from_dataset(dataset, split, split_seed=seed, test_size=test_size)
 
     def fit(self, config: TrainConfig, verbose: int | None = None) -> TrainResult:
         """Train ``config`` on this split's training part, validating on its test part."""
