@@ -4,7 +4,8 @@
 (:attr:`movierec.models.ModelSpec.trainer`): ``"keras"``
 (:func:`~movierec.training.keras_fit.fit_keras`) or ``"blend"``
 (:func:`~movierec.training.blend.fit_blend`) or ``"closed-form"``
-(:func:`~movierec.training.closed_form.fit_closed_form`).
+(:func:`~movierec.training.closed_form.fit_closed_form`) or ``"als"``
+(:func:`~movierec.training.als.fit_als`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from movierec.data import Dataset
 from movierec.encoding import Encoders
 from movierec.models import model_spec
 from movierec.splits import Split
+from movierec.training.als import fit_als
 from movierec.training.blend import fit_blend
 from movierec.training.closed_form import fit_closed_form
 from movierec.training.config import TrainConfig, TrainResult
@@ -27,7 +29,7 @@ from movierec.training.keras_fit import fit_keras
 __all__ = ["EncodedSplit", "fit"]
 
 _TRAINERS: dict[str, Callable[..., TrainResult]] = {
-    "keras": fit_keras, "blend": fit_blend, "closed-form": fit_closed_form,
+    "keras": fit_keras, "blend": fit_blend, "closed-form": fit_closed_form, "als": fit_als,
 }
 
 
