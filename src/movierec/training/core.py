@@ -5,7 +5,8 @@
 (:func:`~movierec.training.keras_fit.fit_keras`) or ``"blend"``
 (:func:`~movierec.training.blend.fit_blend`) or ``"closed-form"``
 (:func:`~movierec.training.closed_form.fit_closed_form`) or ``"als"``
-(:func:`~movierec.training.als.fit_als`).
+(:func:`~movierec.training.als.fit_als`) or ``"autoencoder"``
+(:func:`~movierec.training.autoencoder.fit_autoencoder`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from movierec.encoding import Encoders
 from movierec.models import model_spec
 from movierec.splits import Split
 from movierec.training.als import fit_als
+from movierec.training.autoencoder import fit_autoencoder
 from movierec.training.blend import fit_blend
 from movierec.training.closed_form import fit_closed_form
 from movierec.training.config import TrainConfig, TrainResult
@@ -30,6 +32,7 @@ __all__ = ["EncodedSplit", "fit"]
 
 _TRAINERS: dict[str, Callable[..., TrainResult]] = {
     "keras": fit_keras, "blend": fit_blend, "closed-form": fit_closed_form, "als": fit_als,
+    "autoencoder": fit_autoencoder,
 }
 
 
