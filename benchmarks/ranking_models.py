@@ -48,7 +48,9 @@ def measure(data: EncodedSplit, config: TrainConfig) -> dict:
     report = ranking_report(recommender, data.split)
     return {"ndcg@10": report["ndcg@10"], "precision@10": report["precision@10"],
             "hit_rate@10": report["hit_rate@10"], "train_seconds": seconds,
-            "peak_rss_mib": result.metrics.get("peak_rss_mib")}
+            "peak_rss_mib": result.metrics.get("peak_rss_mib"),
+            "epochs_run": result.metrics.get("epochs_run"),
+            "best_epoch": result.metrics.get("best_epoch")}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -76,7 +78,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows.append(row)
         print(f"{args.dataset} {part} {args.model} {json.dumps(setting)}: NDCG@10 "
               f"{row['ndcg@10']:.4f}, precision@10 {row['precision@10']:.4f}, hit rate@10 "
-              f"{row['hit_rate@10']:.4f}, {row['train_seconds']:.1f} s", flush=True)
+              f"{row['hit_rate@10']:.4f}, {row['train_seconds']:.1f} s, epochs run "
+              f"{row['epochs_run']}, best epoch {row['best_epoch']}, peak RSS "
+              f"{row['peak_rss_mib']:.0f} MiB", flush=True)
     return rows
 
 

@@ -51,6 +51,7 @@ def fit_als(
         model.fit_closed_form(train_pairs, train_ratings, callback=record if verbose else None)
     result_metrics = {
         "ranking_model": True,
+        "validation": len(val_pairs) > 0,
         "train_seconds": cost.seconds,
         "peak_rss_mib": cost.peak_rss_mib,
         "parameters": int(model.count_params()),
