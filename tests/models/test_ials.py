@@ -142,3 +142,19 @@ def test_invalid_settings_are_refused():
         ImplicitALSModel(3, 4, reg=0.0)
     with pytest.raises(ValueError, match="iterations"):
         ImplicitALSModel(3, 4, iterations=0)
+
+
+def test_scales_past_ease_catalogue_limit():
+    """No movies x movies matrix: a catalogue beyond ease's MAX_ITEMS fits in a moment."""
+    from movierec.models.ease import MAX_ITEMS
+
+    rng = np.random.default_rng(0)
+    n_users, n_movies = 50, MAX_ITEMS + 10_000
+    pairs = np.stack([rng.integers(0, n_users, 2000), rng.integers(0, n_movies, 2000)],
+                     axis=1).astype(np.int32)
+    ratings = rng.choice([1.0, 3.0, 4.0, 5.0], size=2000)
+    model = ImplicitALSModel(n_users, n_movies, factors=4, iterations=2, seed=0)
+    model.fit_closed_form(pairs, ratings)
+    weights = ScoringWeights.from_model(model)
+    assert weights.movie_vectors.shape == (n_movies, 4)
+    assert np.all(np.isfinite(weights.user_vectors)) and np.any(weights.movie_vectors)

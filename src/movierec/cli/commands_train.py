@@ -91,9 +91,10 @@ def train_command(
         "weigh 1)."),
     popularity_exponent: float = typer.Option(
         0.2, help="ease: divide each movie's column by (its ratings + 1) ** this."),
-    reg: float = typer.Option(5.0, help="ials: L2 penalty of its least-squares solves "
-                              "(--epochs counts its sweeps)."),
-    alpha: float = typer.Option(4.0, help="ials: confidence scale (a liked movie weighs "
+    reg: float = typer.Option(50.0, help="ials: L2 penalty of its least-squares solves "
+                              "(--epochs counts its sweeps; latest-small's validation "
+                              "choice: 50 with --alpha 8 and 8 sweeps)."),
+    alpha: float = typer.Option(8.0, help="ials: confidence scale (a liked movie weighs "
                                 "1 + alpha, an unrated one 1)."),
     dropout: float = typer.Option(0.5, help="mult-dae: dropout rate on each user's row."),
     out: Path = typer.Option(None, help="Run directory to write (default runs/<model>)."),

@@ -108,7 +108,8 @@ class ImplicitALSModel(EmbeddingModel):
     Args:
         n_users, n_movies, factors, rating_range, seed: as :class:`EmbeddingModel`.
         l2: accepted (and saved) so that every model builds alike; the penalty is ``reg``.
-        reg: the L2 penalty of every least-squares solve.
+        reg: the L2 penalty of every least-squares solve (50 with ``alpha`` 8:
+            latest-small's validation choice, ``benchmarks/results/tuning-notes.md``).
         alpha: the confidence scale: a liked movie weighs ``1 + alpha``, an unrated one 1.
         negative_weight: preference (and confidence share) of a movie rated below
             ``positive``.
@@ -123,7 +124,7 @@ class ImplicitALSModel(EmbeddingModel):
 
     def __init__(self, n_users: int, n_movies: int, factors: int = 64, l2: float = 1e-6,
                  rating_range: tuple[float, float] | list[float] = (0.5, 5.0),
-                 seed: int | None = None, reg: float = 5.0, alpha: float = 4.0,
+                 seed: int | None = None, reg: float = 50.0, alpha: float = 8.0,
                  negative_weight: float = 0.3, positive: float = 4.0,
                  iterations: int = 10, **kwargs: Any) -> None:
         if reg <= 0:

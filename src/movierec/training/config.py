@@ -49,9 +49,10 @@ class TrainConfig:
     """``ease``: the rating from which a movie counts as liked."""
     popularity_exponent: float = 0.2
     """``ease``: scale movie ``i``'s column by ``(ratings_i + 1) ** -popularity_exponent``."""
-    reg: float = 5.0
-    """``ials``: the L2 penalty of its least-squares solves (``epochs`` counts its sweeps)."""
-    alpha: float = 4.0
+    reg: float = 50.0
+    """``ials``: the L2 penalty of its least-squares solves (``epochs`` counts its sweeps;
+    50 with ``alpha`` 8 is latest-small's validation choice)."""
+    alpha: float = 8.0
     """``ials``: confidence scale; a liked movie weighs ``1 + alpha``, an unrated one 1."""
     dropout: float = 0.5
     """``mult-dae``: dropout rate on each user's input row."""
