@@ -133,3 +133,12 @@ def test_the_other_ranking_models_train_evaluate_and_recommend(
     assert report["metrics"]["ndcg@10"] > report["baselines"]["popularity"]["ndcg@10"]
     recommended = runner.invoke(app, ["recommend", "--run", str(out), "--user", "1"])
     assert recommended.exit_code == 0, recommended.output
+    # A new user who loved three even movies: the model's own fold-in, relative scores.
+    new_user = runner.invoke(app, ["recommend", "--run", str(out), "--rate", "2=5",
+                                   "--rate", "4=5", "--rate", "6=4.5", "--json"])
+    assert new_user.exit_code == 0, new_user.output
+    answer = json.loads(new_user.output)
+    assert "own fold-in" in answer["method"]
+    top = answer["recommendations"][:3]
+    assert all("score" in row and "predicted_rating" not in row for row in top)
+    assert all(int(row["movie_id"]) % 2 == 0 for row in top), top
