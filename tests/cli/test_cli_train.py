@@ -107,3 +107,38 @@ def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,
     assert compared.exit_code == 0, compared.output
     rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["models"]
     assert rows[0]["name"] == "ease" and rows[0]["rmse"] is None and rows[0]["ranking"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "options", "setting"), [
+    ("ials", ["--factors", "8", "--reg", "10", "--alpha", "4", "--epochs", "5"], ("reg", 10.0)),
+    ("mult-dae", ["--factors", "16", "--epochs", "10", "--batch-size", "16",
+                  "--learning-rate", "0.01", "--dropout", "0.3"], ("dropout", 0.3)),
+])
+def test_the_other_ranking_models_train_evaluate_and_recommend(
+        ratings_file: Path, tmp_path: Path, model: str, options: list[str],
+        setting: tuple[str, float]) -> None:
+    out = tmp_path / model
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--ratings", str(ratings_file), "--model", model,
+                                 *options, "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "ranking model: no rating predictions" in result.output
+    assert json.loads((out / "config.json").read_text())["train"][setting[0]] == setting[1]
+    evaluated = runner.invoke(app, ["evaluate", "--run", str(out), "--ratings",
+                                    str(ratings_file), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads(evaluated.output)
+    assert report["metrics"]["rmse"] is None
+    assert report["metrics"]["ndcg@10"] > report["baselines"]["popularity"]["ndcg@10"]
+    recommended = runner.invoke(app, ["recommend", "--run", str(out), "--user", "1"])
+    assert recommended.exit_code == 0, recommended.output
+    # A new user who loved three even movies: the model's own fold-in, relative scores.
+    new_user = runner.invoke(app, ["recommend", "--run", str(out), "--rate", "2=5",
+                                   "--rate", "4=5", "--rate", "6=4.5", "--json"])
+    assert new_user.exit_code == 0, new_user.output
+    answer = json.loads(new_user.output)
+    assert "own fold-in" in answer["method"]
+    top = answer["recommendations"][:3]
+    assert all("score" in row and "predicted_rating" not in row for row in top)
+    assert all(int(row["movie_id"]) % 2 == 0 for row in top), top

@@ -194,7 +194,8 @@ def _new_user_ratings(rec, rate: list[str], path: Path | None) -> dict[Any, floa
 def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: bool,
               context: dict) -> None:
     ids, predicted = rec.recommend_new_user(ratings, k, exclude=excluded)
-    recs = _rows(rec, ids, {"predicted_rating": predicted})
+    value_key = "predicted_rating" if rec.predicts_ratings else "score"
+    recs = _rows(rec, ids, {value_key: predicted})
     rated = rec.catalog.describe(list(ratings))
     rated["rating"] = list(ratings.values())
     method = rec.fold_in_method
@@ -211,8 +212,9 @@ def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: b
         table.add_row(str(row.movie_id), row.title, f"{row.rating:g}")
     console.print(table)
     console.print(f"New user folded in by {method}; no retraining.", highlight=False)
-    console.print(_recommendation_table(recs, f"Top {k} for you ({rec.model_name})",
-                                        "predicted_rating", "predicted"))
+    console.print(_recommendation_table(
+        recs, f"Top {k} for you ({rec.model_name})", value_key,
+        "predicted" if rec.predicts_ratings else "relative score"))
 
 
 def _all_users(rec, k: int, excluded: list, out: Path | None, chunk_size: int | None,

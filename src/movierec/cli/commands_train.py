@@ -81,9 +81,16 @@ def train_command(
     lam: float = typer.Option(100.0, help="ease: L2 penalty of its closed form "
                               "(latest-small's validation choice)."),
     negative_weight: float = typer.Option(
-        0.3, help="ease: input weight of a movie rated below 4 (liked ones weigh 1)."),
+        0.3, help="ease, ials, mult-dae: input weight of a movie rated below 4 (liked ones "
+        "weigh 1)."),
     popularity_exponent: float = typer.Option(
         0.2, help="ease: divide each movie's column by (its ratings + 1) ** this."),
+    reg: float = typer.Option(50.0, help="ials: L2 penalty of its least-squares solves "
+                              "(--epochs counts its sweeps; latest-small's validation "
+                              "choice: 50 with --alpha 8 and 8 sweeps)."),
+    alpha: float = typer.Option(8.0, help="ials: confidence scale (a liked movie weighs "
+                                "1 + alpha, an unrated one 1)."),
+    dropout: float = typer.Option(0.5, help="mult-dae: dropout rate on each user's row."),
     out: Path = typer.Option(None, help="Run directory to write (default runs/<model>)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     preset: str = typer.Option(None, "--preset", help=PRESET_HELP),
@@ -95,6 +102,7 @@ def train_command(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         factors=factors, l2=l2, seed=seed, early_stopping=early_stopping or None,
         lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
+        reg=reg, alpha=alpha, dropout=dropout,
     )
     data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
                      timestamp_col)

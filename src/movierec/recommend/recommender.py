@@ -356,7 +356,7 @@ class Recommender:
             MovierecError: no ratings, or a rating outside the rating range.
             UnknownIdError: a movie the model does not know.
         """
-        if not self.predicts_ratings:
+        if not self.predicts_ratings and getattr(self.weights, "new_user", None) is None:
             raise MovierecError(
                 f"{self.model_name} is a ranking model and cannot fold in a new user yet; "
                 "recommend for a known user, or use a rating model (e.g. dot-bias) for "
@@ -387,7 +387,14 @@ class Recommender:
 
     def predict_new_user(self, ratings: Mapping[Any, float], movies: Sequence, *,
                          reg: float = 1.0) -> np.ndarray:
-        """Predicted ratings of ``movies`` for a new user given by ``ratings``."""
+        """Predicted ratings of ``movies`` for a new user given by ``ratings``.
+
+        Raises:
+            MovierecError: the model is a ranking model (it predicts no rating).
+        """
+        if not self.predicts_ratings:
+            raise MovierecError(f"{self.model_name} is a ranking model: it predicts no "
+                                "ratings, for a new user either")
         user = self.fold_in(ratings, reg=reg)
         return self._scorer.to_rating(
             self._scorer.new_user_pairs(user, self.movie_indices(movies)))

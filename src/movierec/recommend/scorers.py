@@ -47,6 +47,8 @@ class FactorScorer:
     @property
     def fold_in_method(self) -> str:
         """How a new user is fitted, in words (the CLI prints it)."""
+        if self.weights.new_user is not None:
+            return "the model's own fold-in of a new user's ratings (its weights frozen)"
         if self.weights.is_mlp:
             return "gradient descent on a new user vector through the frozen network"
         space = "" if self.weights.link == "linear" else " (in logit space)"
@@ -66,7 +68,13 @@ class FactorScorer:
 
     def fold_in(self, movies: np.ndarray, values: np.ndarray, *, reg: float, steps: int,
                 learning_rate: float) -> tuple[np.ndarray, float]:
-        """``(user_vector, user_bias)`` of a new user who gave ``values`` to ``movies``."""
+        """``(user_vector, user_bias)`` of a new user who gave ``values`` to ``movies``.
+
+        A ranking model with its own fold-in (``weights.new_user``) uses it: ``ials`` solves
+        the user's least squares, the autoencoders encode the user's row (no prior).
+        """
+        if self.weights.new_user is not None:
+            return np.asarray(self.weights.new_user(movies, values), np.float32), 0.0
         if self.weights.is_mlp:
             vector = fold_in_mlp(self.weights, self._forward.movie_hidden(movies), values,
                                  self._prior, reg=reg, steps=steps,

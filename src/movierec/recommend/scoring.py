@@ -37,7 +37,7 @@ with no ties from saturation).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -78,6 +78,9 @@ class ScoringWeights:
     hidden_bias: np.ndarray | None = None
     output_kernel: np.ndarray | None = None
     output_bias: float = 0.0
+    new_user: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    """A ranking model's own fold-in (``ials``, ``mult-dae``, ``mult-vae``: its ``fold_in``),
+    ``(movie indices, ratings) -> user vector``; None for the others."""
 
     @property
     def is_mlp(self) -> bool:
@@ -119,7 +122,8 @@ class ScoringWeights:
                 no per-pair score) or not one of movierec's embedding models.
         """
         _check_scorable(model, "factors")
-        return cls(rating_range=_rating_range(model), **model.scoring_tables())
+        return cls(rating_range=_rating_range(model), **model.scoring_tables(),
+                   new_user=getattr(model, "fold_in", None))
 
 
 @dataclass(frozen=True, eq=False)

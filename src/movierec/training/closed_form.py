@@ -17,7 +17,7 @@ from movierec.models import model_class
 from movierec.topk import top_k
 from movierec.training.config import TrainConfig, TrainResult
 
-__all__ = ["fit_closed_form"]
+__all__ = ["fit_closed_form", "validation_ranking"]
 
 K = 10
 
@@ -50,13 +50,13 @@ def fit_closed_form(
         "parameters": int(model.count_params()),
         "n_train": len(train_pairs),
         "n_validation": len(val_pairs),
-        **_validation_ranking(model, train_pairs, val_pairs, val_ratings, config.positive),
+        **validation_ranking(model, train_pairs, val_pairs, val_ratings, config.positive),
     }
     # No epochs: an empty history (so no loss or validation curves are drawn for it).
     return TrainResult(model=model, config=config, history=[], metrics=result_metrics)
 
 
-def _validation_ranking(model, train_pairs: np.ndarray, val_pairs: np.ndarray,
+def validation_ranking(model, train_pairs: np.ndarray, val_pairs: np.ndarray,
                         val_ratings: np.ndarray, positive: float) -> dict[str, float]:
     """Mean recall@K and NDCG@K over validation users with a relevant movie (rated
     ``>= positive``), training movies excluded, with the metrics and top-K the evaluation
@@ -73,6 +73,8 @@ def _validation_ranking(model, train_pairs: np.ndarray, val_pairs: np.ndarray,
     for start in range(0, len(users), 256):  # bounded (256, n_movies) score blocks
         batch = users[start:start + 256]
         scores = tables["user_vectors"][batch] @ tables["movie_vectors"].T
+        if tables.get("movie_bias") is not None:
+            scores += tables["movie_bias"][None, :]
         top, _ = top_k(scores, K, exclude=seen.take(batch))
         found = ranking_metrics(top, relevant.take(batch), K, per_user=True)
         recalls.append(found["recall"])

@@ -49,6 +49,13 @@ class TrainConfig:
     """``ease``: the rating from which a movie counts as liked."""
     popularity_exponent: float = 0.2
     """``ease``: scale movie ``i``'s column by ``(ratings_i + 1) ** -popularity_exponent``."""
+    reg: float = 50.0
+    """``ials``: the L2 penalty of its least-squares solves (``epochs`` counts its sweeps;
+    50 with ``alpha`` 8 is latest-small's validation choice)."""
+    alpha: float = 8.0
+    """``ials``: confidence scale; a liked movie weighs ``1 + alpha``, an unrated one 1."""
+    dropout: float = 0.5
+    """``mult-dae``: dropout rate on each user's input row."""
     members: tuple[dict[str, Any], ...] = ()
     """For ``model="blend"``: each member's TrainConfig fields (see movierec.models.blend)."""
 
@@ -70,6 +77,12 @@ class TrainConfig:
             raise MovierecError("lam must be positive")
         if self.negative_weight < 0:
             raise MovierecError("negative-weight must not be negative")
+        if self.reg <= 0:
+            raise MovierecError("reg must be positive")
+        if self.alpha < 0:
+            raise MovierecError("alpha must not be negative")
+        if not 0.0 <= self.dropout < 1.0:
+            raise MovierecError("dropout must be in [0, 1)")
         if self.l2 < 0 or self.bias_l2 < 0:
             raise MovierecError("l2 and bias-l2 must not be negative")
         object.__setattr__(self, "members", tuple(dict(m) for m in self.members))

@@ -4,7 +4,9 @@
 (:attr:`movierec.models.ModelSpec.trainer`): ``"keras"``
 (:func:`~movierec.training.keras_fit.fit_keras`) or ``"blend"``
 (:func:`~movierec.training.blend.fit_blend`) or ``"closed-form"``
-(:func:`~movierec.training.closed_form.fit_closed_form`).
+(:func:`~movierec.training.closed_form.fit_closed_form`) or ``"als"``
+(:func:`~movierec.training.als.fit_als`) or ``"autoencoder"``
+(:func:`~movierec.training.autoencoder.fit_autoencoder`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from movierec.data import Dataset, check_trainable
 from movierec.encoding import Encoders
 from movierec.models import model_spec
 from movierec.splits import Split, random_split
+from movierec.training.als import fit_als
+from movierec.training.autoencoder import fit_autoencoder
 from movierec.training.blend import fit_blend
 from movierec.training.closed_form import fit_closed_form
 from movierec.training.config import TrainConfig, TrainResult
@@ -27,7 +31,8 @@ from movierec.training.keras_fit import fit_keras
 __all__ = ["EncodedSplit", "fit"]
 
 _TRAINERS: dict[str, Callable[..., TrainResult]] = {
-    "keras": fit_keras, "blend": fit_blend, "closed-form": fit_closed_form,
+    "keras": fit_keras, "blend": fit_blend, "closed-form": fit_closed_form, "als": fit_als,
+    "autoencoder": fit_autoencoder,
 }
 
 

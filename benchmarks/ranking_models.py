@@ -1,0 +1,88 @@
+"""NDCG@10 of the ranking models, measured as ``movierec evaluate`` measures them.
+
+The protocol is the tutorial's: a random 90/10 split (seed 42) of latest-small (ML-100K: u1),
+relevant = held-out rating >= 4, training movies excluded from the lists, scored through
+:func:`movierec.evaluation.reports.ranking_report` on a :class:`movierec.recommend.Recommender`
+(so the figure is the one ``movierec evaluate`` prints). Settings are chosen with
+``--validation``: the same measure on a validation split (10 %, seed 42) of the *training*
+part, never the test part.
+
+Usage::
+
+    python -m benchmarks.ranking_models --model ials --validation \\
+        --base '{"factors": 64, "epochs": 10}' --grid '{"reg": [1, 5], "alpha": [2, 4]}'
+    python -m benchmarks.ranking_models --model ials --base '{"reg": 5, "alpha": 4}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from dataclasses import replace
+
+import movierec  # noqa: F401  (first: selects the JAX backend before Keras loads)
+from movierec.data import load
+from movierec.evaluation.reports import baseline_ranking_reports, ranking_report
+from movierec.recommend import Recommender
+from movierec.splits import ml100k_fold, random_split, validation_split
+from movierec.training import EncodedSplit, TrainConfig
+
+
+def benchmark_split(dataset_name: str, data_dir: str | None, validation: bool) -> EncodedSplit:
+    """The benchmark's split, or (``validation``) a validation split of its training part."""
+    dataset = load(dataset_name, data_dir)
+    outer = (ml100k_fold(dataset.ratings, 1) if dataset_name == "100k"
+             else random_split(dataset.ratings, 0.1, seed=42))
+    split = validation_split(outer.train, 0.1, seed=42) if validation else outer
+    return EncodedSplit.from_dataset(dataset, split)
+
+
+def measure(data: EncodedSplit, config: TrainConfig) -> dict:
+    """Train ``config`` on ``data``'s training part and rank its held-out part."""
+    started = time.perf_counter()
+    result = data.fit(config, verbose=0)
+    seconds = time.perf_counter() - started
+    recommender = Recommender.from_model(result.model, data.encoders, data.split.train)
+    report = ranking_report(recommender, data.split)
+    return {"ndcg@10": report["ndcg@10"], "precision@10": report["precision@10"],
+            "hit_rate@10": report["hit_rate@10"], "train_seconds": seconds,
+            "peak_rss_mib": result.metrics.get("peak_rss_mib"),
+            "epochs_run": result.metrics.get("epochs_run"),
+            "best_epoch": result.metrics.get("best_epoch")}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="latest-small")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--model", default="ials")
+    parser.add_argument("--base", default="{}", help="JSON TrainConfig fields for every run.")
+    parser.add_argument("--grid", default="{}", help="JSON field -> list of values to try.")
+    parser.add_argument("--validation", action="store_true",
+                        help="Measure on a validation split of the training part.")
+    parser.add_argument("--baselines", action="store_true", help="Also popularity, random.")
+    args = parser.parse_args(argv)
+    data = benchmark_split(args.dataset, args.data_dir, args.validation)
+    part = "validation" if args.validation else "test"
+    if args.baselines:
+        for name, report in baseline_ranking_reports(data.split, data.encoders).items():
+            print(f"{args.dataset} {part} {name}: NDCG@10 {report['ndcg@10']:.4f}", flush=True)
+    base = replace(TrainConfig(model=args.model), **json.loads(args.base))
+    grid = json.loads(args.grid)
+    rows = []
+    for values in itertools.product(*grid.values()):
+        setting = dict(zip(grid, values, strict=True))
+        row = {"setting": setting, **measure(data, replace(base, **setting))}
+        rows.append(row)
+        print(f"{args.dataset} {part} {args.model} {json.dumps(setting)}: NDCG@10 "
+              f"{row['ndcg@10']:.4f}, precision@10 {row['precision@10']:.4f}, hit rate@10 "
+              f"{row['hit_rate@10']:.4f}, {row['train_seconds']:.1f} s, epochs run "
+              f"{row['epochs_run']}, best epoch {row['best_epoch']}, peak RSS "
+              f"{row['peak_rss_mib']:.0f} MiB", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
