@@ -31,11 +31,12 @@ MODEL_HELP = (f"{', '.join(TUTORIAL_MODELS)} (the tutorial's); "
               f"{', '.join(n for n in MODEL_NAMES if n not in TUTORIAL_MODELS)} "
               "(blend: with --preset best).")
 PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (large-batch sparse "
-               "training) or best (most accurate); see movierec.presets. Options given "
+               "training), best (most accurate ratings) or rank (a ranking model for top-10 "
+               "lists); see movierec.presets. Options given "
                "explicitly still win.")
 # CLI parameter -> TrainConfig field, for options a preset must not override when given.
 _CONFIG_OPTIONS = ("model", "epochs", "batch_size", "learning_rate", "factors", "l2", "seed",
-                   "early_stopping")
+                   "early_stopping", "lam", "negative_weight", "popularity_exponent")
 
 
 def _explicit(ctx: typer.Context) -> set[str]:
