@@ -98,9 +98,23 @@ def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,
     assert report["metrics"]["ndcg@10"] > report["baselines"]["popularity"]["ndcg@10"]
     recommended = runner.invoke(app, ["recommend", "--run", str(out), "--user", "1"])
     assert recommended.exit_code == 0, recommended.output
-    assert "relative score" in recommended.output
-    new_user = runner.invoke(app, ["recommend", "--run", str(out), "--rate", "2=5"])
-    assert new_user.exit_code != 0 and "ranking model" in str(new_user.exception)
+    assert "relative score" in recommended.output and "not ratings" in recommended.output
+    assert "predicted rating" not in recommended.output
+    new_user = runner.invoke(app, ["recommend", "--run", str(out), "--rate", "2=5", "--rate",
+                                   "4=4.5", "--json"])
+    assert new_user.exit_code == 0, (new_user.output, new_user.exception)
+    body = json.loads(new_user.output)
+    assert body["score_kind"] == "relative" and "weighted history" in body["method"]
+    recs = body["recommendations"]
+    assert recs and all("score" in row and "predicted_rating" not in row for row in recs)
+    assert not {2, 4} & {row["movie_id"] for row in recs}
+    known = json.loads(runner.invoke(app, ["recommend", "--run", str(out), "--user", "1",
+                                           "--json"]).output)
+    assert known["score_kind"] == "relative"
+    shown = runner.invoke(app, ["recommend", "--run", str(out), "--rate", "2=5"])
+    assert shown.exit_code == 0 and "relative score" in shown.output
+    similar = runner.invoke(app, ["similar", "--run", str(out), "--movie-id", "2", "--json"])
+    assert similar.exit_code == 0, (similar.output, similar.exception)
     compared = runner.invoke(app, ["compare", "--ratings", str(ratings_file), "--models",
                                    "ease,dot-bias", "--epochs", "1", "--out",
                                    str(tmp_path / "cmp"), "--quiet"])

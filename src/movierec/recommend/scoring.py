@@ -47,6 +47,7 @@ import numpy as np
 from movierec.errors import MovierecError
 from movierec.models import EmbeddingModel
 from movierec.models.embedding import value_of
+from movierec.models.fold_in import FoldIn
 
 __all__ = ["BlendWeights", "Link", "NumpyScorer", "ScoringWeights", "weights_of"]
 
@@ -66,6 +67,11 @@ class ScoringWeights:
         hidden_kernel, hidden_bias: the mlp's first Dense layer, ``(2F, H)`` and ``(H,)``,
             user rows first (the model concatenates ``[user, movie]``); None otherwise.
         output_kernel, output_bias: the mlp's output layer, ``(H,)`` and a float.
+        fold_in: the model's own new-user rule (:class:`movierec.models.fold_in.FoldIn`,
+            e.g. ``ease``'s weighted history), or None to fit a user vector against the
+            movie vectors (:mod:`movierec.recommend.cold_start`).
+        similarity_vectors: ``(n_movies, D)`` vectors whose cosine ranks similar movies
+            (``ease``: its input matrix's columns), or None to use ``movie_vectors``.
     """
 
     user_vectors: np.ndarray
@@ -78,6 +84,8 @@ class ScoringWeights:
     hidden_bias: np.ndarray | None = None
     output_kernel: np.ndarray | None = None
     output_bias: float = 0.0
+    fold_in: FoldIn | None = None
+    similarity_vectors: np.ndarray | None = None
 
     @property
     def is_mlp(self) -> bool:
