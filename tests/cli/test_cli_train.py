@@ -10,6 +10,7 @@ from helpers import synthetic_ratings
 from typer.testing import CliRunner
 
 from movierec.cli import app, main
+from movierec.models import model_names
 
 
 @pytest.fixture
@@ -74,8 +75,13 @@ def test_demo_runs_the_whole_tutorial(real_data_dir: Path, tmp_path: Path) -> No
                                       "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     for expected in ("Sum of ratings: top 15 users x top 15 movies", "Rating prediction",
-                     "Top-10 ranking", "Top 10 unseen movies for user"):
+                     "Top-10 ranking", "Top 10 unseen movies for user",
+                     "4. Beyond the tutorial: models that rank", "from the best ranker",
+                     "relative score"):
         assert expected in result.output
+    step4 = result.output.split("4. Beyond the tutorial")[1]
+    for name in ("popularity", "dot-bias", *model_names(group="ranking")):
+        assert name in step4
 
 
 def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,

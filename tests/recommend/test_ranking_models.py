@@ -87,3 +87,11 @@ def test_ease_folds_in_a_trained_users_history_to_their_own_scores(encoded) -> N
     np.testing.assert_array_equal(new_ids, known_ids[0])
     np.testing.assert_allclose(new_scores, known_scores[0], rtol=1e-5, atol=1e-6)
     assert "weighted history" in rec.fold_in_method
+
+
+def test_the_all_users_export_names_the_value_a_score(rec: Recommender) -> None:
+    from movierec.recommend.export import all_users_top_k
+
+    frame = all_users_top_k(rec, k=3)
+    assert list(frame.columns) == ["user_id", "rank", "movie_id", "score", "title"]
+    assert len(frame) == 3 * rec.n_users

@@ -222,7 +222,9 @@ def demo_command(
     out: Path = typer.Option(Path("runs/demo"), help="Folder for runs and figures."),
     seed: int = typer.Option(42, help="Seed for weights, shuffling and the demo user."),
 ) -> None:
-    """The whole tutorial in one go on a MovieLens release: explore, compare, recommend."""
+    """The whole tutorial in one go on a MovieLens release: explore, compare, recommend;
+    then the ranking models (--preset rank) against popularity and the rating models, and
+    the best ranker's top 10."""
     import numpy as np
 
     from movierec.cli.commands_recommend import print_user_recommendations
@@ -243,3 +245,25 @@ def demo_command(
     console.rule(f"[bold]3. Top 10 unseen movies for user {user} from the best model, "
                  f"{best.name}")
     print_user_recommendations(Path(best.run_dir), user.item(), k=10)
+    _demo_rankers(data, rows, out / "ranking", user.item())
+
+
+def _demo_rankers(data: Dataset, rows: list, out: Path, user) -> None:
+    """The demo's step 4: the ranking models (``--preset rank``) against popularity and the
+    rating models of step 2, then the best ranker's top 10 for the same user."""
+    from movierec.cli.commands_recommend import print_user_recommendations
+    from movierec.comparison import best_ranker, compare_rankers, comparison_tables
+
+    console.rule("[bold]4. Beyond the tutorial: models that rank, against popularity and "
+                 "the rating models")
+    ranked, skipped = compare_rankers(data, _encoded_split(data, 0.1, 42), rows, out=out,
+                                      verbose=0)
+    for name, reason in skipped.items():
+        console.print(f"[yellow]{name} left out:[/] {reason}", highlight=False)
+    console.print(comparison_tables(ranked, title=f"on {data.name}")[1])
+    best = best_ranker(ranked)
+    if best is None or best.run_dir is None:
+        return
+    console.rule(f"[bold]Top 10 unseen movies for user {user} from the best ranker, "
+                 f"{best.name} (NDCG@10 {best.ranking['ndcg@10']:.3f})")
+    print_user_recommendations(Path(best.run_dir), user, k=10)
