@@ -127,3 +127,29 @@ def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,
     assert compared.exit_code == 0, compared.output
     rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["models"]
     assert rows[0]["name"] == "ease" and rows[0]["rmse"] is None and rows[0]["ranking"]
+
+
+def test_preset_rank_on_train_and_compare(ratings_file: Path, tmp_path: Path) -> None:
+    """--preset rank trains a ranking model with its validated settings ("small": a user's
+    file); compare gives each model its own settings from the preset."""
+    runner = CliRunner()
+    out = tmp_path / "rank"
+    result = runner.invoke(app, ["train", "--ratings", str(ratings_file), "--preset", "rank",
+                                 "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert train["model"] in model_names(group="ranking")
+    assert (train["lam"], train["negative_weight"], train["popularity_exponent"]) == \
+        (200.0, 0.3, 0.3)
+    kept = runner.invoke(app, ["train", "--ratings", str(ratings_file), "--preset", "rank",
+                               "--lam", "20", "--out", str(tmp_path / "lam"), "--quiet"])
+    assert kept.exit_code == 0, kept.output
+    assert json.loads((tmp_path / "lam" / "config.json").read_text())["train"]["lam"] == 20.0
+    compared = runner.invoke(app, ["compare", "--ratings", str(ratings_file), "--preset",
+                                   "rank", "--models", "ease,dot-bias,popularity", "--out",
+                                   str(tmp_path / "cmp"), "--quiet"])
+    assert compared.exit_code == 0, (compared.output, compared.exception)
+    saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert saved["preset"] == "rank"
+    assert saved["train_by_model"]["ease"]["lam"] == 200.0
+    assert saved["train_by_model"]["dot-bias"]["optimizer"] == "sparse-adagrad"
