@@ -105,7 +105,7 @@ def test_rank_trains_a_ranking_model_with_validated_settings():
         assert resolve_preset("rank", dataset, model="dot-bias") == \
             resolve_preset("fast", dataset, model="dot-bias")
     small, ml100k = resolve_preset("rank", "latest-small"), resolve_preset("rank", "100k")
-    assert (small.lam, small.negative_weight, small.popularity_exponent) == (200.0, 0.3, 0.3)
+    assert (small.lam, small.negative_weight, small.popularity_exponent) == (300.0, 0.3, 0.3)
     assert (ml100k.lam, ml100k.negative_weight, ml100k.popularity_exponent) == (300.0, 0.3, 0.2)
     assert resolve_preset("rank", "my-ratings.csv", n_ratings=50_000) == \
         resolve_preset("rank", "small")

@@ -281,7 +281,7 @@ BEST = Preset(
 # ease's settings by validation NDCG@10 on validation_split of the training part
 # (benchmarks/results/tuning-notes.md, "rank preset"); a preset entry per ranking model, so
 # another ranking model adds its own line here.
-_EASE_SMALL: Overrides = {"lam": 200.0, "negative_weight": 0.3, "positive": 4.0,
+_EASE_SMALL: Overrides = {"lam": 300.0, "negative_weight": 0.3, "positive": 4.0,
                           "popularity_exponent": 0.3}
 _EASE_100K: Overrides = {"lam": 300.0, "negative_weight": 0.3, "positive": 4.0,
                          "popularity_exponent": 0.2}
