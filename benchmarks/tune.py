@@ -4,7 +4,9 @@ The validation split is :func:`movierec.splits.validation_split` (10 %, seed 42)
 *training* part (latest-small: the tutorial's 90 %; 100k: ``u1.base``), so the test part
 that the benchmarks report is never looked at. Each setting trains with early stopping on
 that validation split (patience 2); the best epoch it reports becomes the preset's fixed
-``epochs``.
+``epochs``. A ranking model (``ease``) has no epochs and no RMSE: it is solved once per
+setting and ranked by its validation NDCG@10 (relevant: validation ratings >= 4, the
+user's training movies not ranked).
 
 Usage::
 
@@ -12,6 +14,8 @@ Usage::
         --grid '{"learning_rate": [0.02, 0.03, 0.05], "l2": [0.03, 0.05, 0.08]}' \\
         --base '{"optimizer": "sparse-adagrad", "batch_size": 4096, "epochs": 30}'
     python -m benchmarks.tune --dataset 100k --preset best --model blend
+    python -m benchmarks.tune --dataset latest-small --model ease \
+        --grid '{"lam": [50, 100, 200], "popularity_exponent": [0.0, 0.2, 0.3]}'
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import replace
 
 from benchmarks.common import markdown_table
 from movierec.data import load
+from movierec.models import model_spec
 from movierec.presets import resolve_preset
 from movierec.splits import ml100k_fold, random_split, validation_split
 from movierec.training import EncodedSplit, TrainConfig
@@ -54,18 +59,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
     base = replace(base, **json.loads(args.base))
     grid = json.loads(args.grid)
     rows = []
+    ranking = not model_spec(base.model).predicts_ratings
     for values in itertools.product(*grid.values()):
         setting = dict(zip(grid, values, strict=True))
         config = replace(base, **setting)
-        if config.model != "blend":
+        if config.model != "blend" and not ranking:
             config = replace(config, early_stopping=args.patience)
         started = time.perf_counter()
         m = data.fit(config, verbose=0).metrics
+        seconds = round(time.perf_counter() - started, 1)
+        if ranking:
+            rows.append({"setting": json.dumps(setting),
+                         "val_ndcg": round(m["val_ndcg_at_10"], 4),
+                         "val_recall": round(m["val_recall_at_10"], 4), "seconds": seconds})
+            print(f"{args.dataset} {args.model} {setting}: validation NDCG@10 "
+                  f"{m['val_ndcg_at_10']:.4f}", flush=True)
+            continue
         rows.append({"setting": json.dumps(setting), "val_rmse": round(m["best_epoch_rmse"], 4),
-                     "best_epoch": m["best_epoch"],
-                     "seconds": round(time.perf_counter() - started)})
+                     "best_epoch": m["best_epoch"], "seconds": seconds})
         print(f"{args.dataset} {args.model} {setting}: validation RMSE "
               f"{m['best_epoch_rmse']:.4f} at epoch {m['best_epoch']}", flush=True)
+    if ranking:
+        print(markdown_table(sorted(rows, key=lambda r: -r["val_ndcg"]),
+                             [("setting", "setting"), ("val_ndcg", "validation NDCG@10"),
+                              ("val_recall", "validation recall@10"), ("seconds", "s")]))
+        return rows
     print(markdown_table(sorted(rows, key=lambda r: r["val_rmse"]),
                          [("setting", "setting"), ("val_rmse", "validation RMSE"),
                           ("best_epoch", "best epoch"), ("seconds", "s")]))

@@ -7,7 +7,7 @@ from dataclasses import fields
 import pytest
 
 from movierec.errors import MovierecError
-from movierec.models import MODEL_NAMES, model_spec
+from movierec.models import MODEL_NAMES, model_names, model_spec
 from movierec.presets import LARGE_RATINGS, PRESETS, get_preset, resolve_preset
 from movierec.training import TrainConfig
 
@@ -46,6 +46,10 @@ def test_each_preset_names_a_model_and_documents_every_entry(name):
     assert {"small", "large"} <= set(preset.settings)
     assert set(preset.models) == set(preset.settings) == set(preset.notes)
     for dataset in preset.settings:
+        if dataset in preset.unavailable:  # a clear refusal, naming the way out
+            with pytest.raises(MovierecError, match="name a model"):
+                preset.model_for(dataset)
+            continue
         model = preset.model_for(dataset)
         model_spec(model)  # a registered model
         config = resolve_preset(name, dataset)
@@ -87,3 +91,35 @@ def test_unknown_preset_lists_the_names():
         get_preset("fastest")
     with pytest.raises(MovierecError, match="unknown preset"):
         resolve_preset("nope", "latest-small")
+
+
+def test_rank_trains_a_ranking_model_with_validated_settings():
+    """rank names a ranking model (by registry group) on every dataset it covers, with the
+    settings of tuning-notes.md; rating models get fast's settings."""
+    preset = get_preset("rank")
+    rankers = model_names(group="ranking")
+    for dataset in ("latest-small", "100k", "small"):
+        config = resolve_preset("rank", dataset)
+        assert config.model in rankers
+        assert not model_spec(config.model).predicts_ratings
+        assert resolve_preset("rank", dataset, model="dot-bias") == \
+            resolve_preset("fast", dataset, model="dot-bias")
+    small, ml100k = resolve_preset("rank", "latest-small"), resolve_preset("rank", "100k")
+    assert (small.lam, small.negative_weight, small.popularity_exponent) == (300.0, 0.3, 0.3)
+    assert (ml100k.lam, ml100k.negative_weight, ml100k.popularity_exponent) == (300.0, 0.3, 0.2)
+    assert resolve_preset("rank", "my-ratings.csv", n_ratings=50_000) == \
+        resolve_preset("rank", "small")
+    assert "large" in preset.unavailable
+
+
+def test_rank_refuses_large_data_unless_a_model_is_named():
+    with pytest.raises(MovierecError, match=r"ease.*dot-bias"):
+        resolve_preset("rank", "25m", n_ratings=25_000_000)
+    named = resolve_preset("rank", "25m", model="dot-bias", n_ratings=25_000_000)
+    assert named == resolve_preset("fast", "25m", model="dot-bias", n_ratings=25_000_000)
+
+
+def test_explicit_ease_settings_win_over_rank():
+    base = TrainConfig(model="ease", lam=42.0)
+    config = resolve_preset("rank", "100k", base=base, keep={"model", "lam"})
+    assert config.lam == 42.0 and config.popularity_exponent == 0.2

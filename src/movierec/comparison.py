@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,10 @@ from movierec.evaluation import (
     pair_scorer,
     ranking_report,
 )
-from movierec.models import MODEL_NAMES, model_spec
+from movierec.models import MODEL_NAMES, model_names, model_spec
 from movierec.models.baselines import BiasBaseline, GlobalMean
 from movierec.plots import plot_rmse_bars, plot_validation_curves
+from movierec.presets import resolve_preset
 from movierec.recommend import Recommender
 from movierec.runs import save_run
 from movierec.training import EncodedSplit, TrainConfig
@@ -110,6 +111,56 @@ def compare(
         if on_row is not None:
             on_row(row)
     return rows
+
+
+def compare_rankers(
+    dataset: Dataset,
+    data: EncodedSplit,
+    others: Sequence[ComparisonRow] = (),
+    *,
+    preset: str = "rank",
+    out: Path | None = None,
+    verbose: int | None = None,
+    on_row: Any = None,
+) -> tuple[list[ComparisonRow], dict[str, str]]:
+    """Every ranking model (registry group ``"ranking"``) trained on ``data`` with
+    ``preset``'s settings for the dataset, beside the rows of ``others`` that rank (e.g.
+    popularity and the rating models of an earlier :func:`compare` on the same split).
+
+    A ranking model that cannot train here (a preset or the model refusing the dataset, e.g.
+    ease on a catalogue too large for its dense matrices) is left out, with its reason.
+
+    Returns:
+        The rows with top-K metrics, best NDCG@10 first, and model name -> why it was left
+        out.
+    """
+    configs, skipped = {}, {}
+    base = TrainConfig()
+    for name in model_names(group="ranking"):
+        try:
+            configs[name] = resolve_preset(preset, dataset.name, model=name, base=base,
+                                           n_ratings=dataset.n_ratings)
+        except MovierecError as error:
+            skipped[name] = str(error)
+    rows = []
+    for name, config in configs.items():
+        try:
+            rows.extend(compare(dataset, data, [name], base, out=out, verbose=verbose,
+                                on_row=on_row, configs={name: config}))
+        except MovierecError as error:
+            skipped[name] = str(error)
+    trained = {row.name for row in rows}
+    rows.extend(row for row in others if row.ranking and row.name not in trained)
+    rows.sort(key=lambda row: -row.ranking.get(f"ndcg@{K}", -math.inf))
+    return rows, skipped
+
+
+def best_ranker(rows: list[ComparisonRow]) -> ComparisonRow | None:
+    """The row with the best NDCG@10 among trained models that can recommend (a saved run
+    that is not batch-dependent), or None."""
+    usable = [row for row in rows if row.ranking and row.run_dir and row.name in MODEL_NAMES
+              and not model_spec(row.name).batch_dependent]
+    return max(usable, key=lambda row: row.ranking[f"ndcg@{K}"], default=None)
 
 
 def _fit_keras(name: str, dataset: Dataset, data: EncodedSplit, base_config: TrainConfig,

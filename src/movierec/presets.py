@@ -26,6 +26,16 @@ start from them; options given explicitly on the command line still win.
     tutorial's 90 % training part; 100k: ``u1.base``), never on the test part, and with
     fixed epoch counts (no early stopping on the test part).
 
+``rank``
+    Settings for the lists users see: the model trained when none is named is a ranking
+    model (registry group ``"ranking"``; today ``ease``) with its settings chosen by
+    validation NDCG@10 (relevant: validation ratings >= 4) on the same validation split of
+    the training data as ``best`` (``python -m benchmarks.tune --model ease``; the grid and
+    its figures are in ``benchmarks/results/tuning-notes.md``). Rating models get the
+    ``fast`` settings, so ``compare --preset rank`` sets a ranker beside them. ``large``
+    names no ranking model yet: ease's dense matrices (users x movies and movies x movies)
+    do not fit there, so it refuses with the reason unless a model is named.
+
 Settings are looked up by dataset name (``latest-small``, ``100k``, ...); other datasets
 (other releases, users' own files) use the ``small`` entry below 2M ratings and the
 ``large`` entry above. Within a dataset, a model without its own entry uses the ``*`` entry.
@@ -40,7 +50,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from movierec.errors import MovierecError
@@ -64,6 +74,8 @@ class Preset:
         models: dataset key -> the model trained when none is named.
         settings: dataset key -> model name (or ``"*"``) -> ``TrainConfig`` overrides.
         notes: dataset key -> how the settings were chosen and what they measured.
+        unavailable: dataset key -> why this preset has no model to train there when none
+            is named (:meth:`model_for` raises with that reason); empty for most presets.
     """
 
     name: str
@@ -71,10 +83,19 @@ class Preset:
     models: Mapping[str, str]
     settings: Mapping[str, Mapping[str, Overrides]]
     notes: Mapping[str, str]
+    unavailable: Mapping[str, str] = field(default_factory=dict)
 
     def model_for(self, dataset: str, n_ratings: int | None = None) -> str:
-        """The model this preset trains on ``dataset`` when none is named."""
-        return self.models[dataset_key(self, dataset, n_ratings)]
+        """The model this preset trains on ``dataset`` when none is named.
+
+        Raises:
+            MovierecError: the preset has no model for this dataset (:attr:`unavailable`).
+        """
+        key = dataset_key(self, dataset, n_ratings)
+        if key in self.unavailable:
+            raise MovierecError(f"preset {self.name!r} has no model for {dataset} "
+                                f"({key} data): {self.unavailable[key]}")
+        return self.models[key]
 
     def overrides(self, dataset: str, model: str, n_ratings: int | None = None) -> dict:
         """The ``TrainConfig`` fields this preset sets for ``model`` on ``dataset``."""
@@ -257,7 +278,41 @@ BEST = Preset(
     },
 )
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (FAST, BEST)}
+# ease's settings by validation NDCG@10 on validation_split of the training part
+# (benchmarks/results/tuning-notes.md, "rank preset"); a preset entry per ranking model, so
+# another ranking model adds its own line here.
+_EASE_SMALL: Overrides = {"lam": 300.0, "negative_weight": 0.3, "positive": 4.0,
+                          "popularity_exponent": 0.3}
+_EASE_100K: Overrides = {"lam": 300.0, "negative_weight": 0.3, "positive": 4.0,
+                         "popularity_exponent": 0.2}
+
+RANK = Preset(
+    name="rank",
+    description="a ranking model for the top-10 lists (chosen by validation NDCG@10); "
+                "rating models get the fast settings",
+    models={"latest-small": "ease", "100k": "ease", "small": "ease", "large": "ease"},
+    settings={
+        "latest-small": {**FAST.settings["latest-small"], "ease": _EASE_SMALL},
+        "100k": {**FAST.settings["100k"], "ease": _EASE_100K},
+        "small": {**FAST.settings["small"], "ease": _EASE_SMALL},
+        "large": {**FAST.settings["large"], "ease": _EASE_SMALL},
+    },
+    notes={
+        "latest-small": "ease by validation NDCG@10 on validation_split of the tutorial's "
+                        "training part",
+        "100k": "ease by validation NDCG@10 on validation_split of u1.base",
+        "small": "latest-small's settings",
+        "large": "no ranking model fits yet (ease is dense); name a model to use its "
+                 "settings",
+    },
+    unavailable={
+        "large": "its only ranking model, ease, keeps dense users x movies and movies x "
+                 "movies matrices, which do not fit a large release (ease refuses beyond "
+                 "30,000 movies); name a model, e.g. --model dot-bias, or use --preset fast",
+    },
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (FAST, BEST, RANK)}
 
 
 def get_preset(name: str) -> Preset:

@@ -89,6 +89,7 @@ def test_recommend_known_user_json(run_dir: Path, encoded) -> None:
     assert predicted == sorted(predicted, reverse=True)
     assert recs[0]["title"] == f"Movie {ids[0]} ({1950 + ids[0]})"
     assert set(recs[0]) >= {"title", "year", "genres", "predicted_rating"}
+    assert out["score_kind"] == "rating"
     top = out["top_rated"]
     assert {row["movie_id"] for row in top} <= _train_movies(encoded, 2)
     assert [row["rating"] for row in top] == sorted((row["rating"] for row in top),
@@ -99,7 +100,8 @@ def test_recommend_known_user_table(run_dir: Path) -> None:
     output = _invoke("recommend", "--run", run_dir, "--user", "3", "-k", K, "--show-rated", 3)
     assert "User 3's highest-rated movies" in output
     assert f"Top {K} for user 3" in output
-    assert "predicted" in output and "Odd" in output
+    assert "predicted rating" in output and "Odd" in output
+    assert "relative score" not in output
 
 
 def test_recommend_exclude_by_id_and_title(run_dir: Path) -> None:

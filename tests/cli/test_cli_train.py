@@ -10,6 +10,7 @@ from helpers import synthetic_ratings
 from typer.testing import CliRunner
 
 from movierec.cli import app, main
+from movierec.models import model_names
 
 
 @pytest.fixture
@@ -74,8 +75,13 @@ def test_demo_runs_the_whole_tutorial(real_data_dir: Path, tmp_path: Path) -> No
                                       "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     for expected in ("Sum of ratings: top 15 users x top 15 movies", "Rating prediction",
-                     "Top-10 ranking", "Top 10 unseen movies for user"):
+                     "Top-10 ranking", "Top 10 unseen movies for user",
+                     "4. Beyond the tutorial: models that rank", "from the best ranker",
+                     "relative score"):
         assert expected in result.output
+    step4 = result.output.split("4. Beyond the tutorial")[1]
+    for name in ("popularity", "dot-bias", *model_names(group="ranking")):
+        assert name in step4
 
 
 def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,
@@ -98,9 +104,23 @@ def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,
     assert report["metrics"]["ndcg@10"] > report["baselines"]["popularity"]["ndcg@10"]
     recommended = runner.invoke(app, ["recommend", "--run", str(out), "--user", "1"])
     assert recommended.exit_code == 0, recommended.output
-    assert "relative score" in recommended.output
-    new_user = runner.invoke(app, ["recommend", "--run", str(out), "--rate", "2=5"])
-    assert new_user.exit_code != 0 and "ranking model" in str(new_user.exception)
+    assert "relative score" in recommended.output and "not ratings" in recommended.output
+    assert "predicted rating" not in recommended.output
+    new_user = runner.invoke(app, ["recommend", "--run", str(out), "--rate", "2=5", "--rate",
+                                   "4=4.5", "--json"])
+    assert new_user.exit_code == 0, (new_user.output, new_user.exception)
+    body = json.loads(new_user.output)
+    assert body["score_kind"] == "relative" and "weighted history" in body["method"]
+    recs = body["recommendations"]
+    assert recs and all("score" in row and "predicted_rating" not in row for row in recs)
+    assert not {2, 4} & {row["movie_id"] for row in recs}
+    known = json.loads(runner.invoke(app, ["recommend", "--run", str(out), "--user", "1",
+                                           "--json"]).output)
+    assert known["score_kind"] == "relative"
+    shown = runner.invoke(app, ["recommend", "--run", str(out), "--rate", "2=5"])
+    assert shown.exit_code == 0 and "relative score" in shown.output
+    similar = runner.invoke(app, ["similar", "--run", str(out), "--movie-id", "2", "--json"])
+    assert similar.exit_code == 0, (similar.output, similar.exception)
     compared = runner.invoke(app, ["compare", "--ratings", str(ratings_file), "--models",
                                    "ease,dot-bias", "--epochs", "1", "--out",
                                    str(tmp_path / "cmp"), "--quiet"])
@@ -138,7 +158,34 @@ def test_the_other_ranking_models_train_evaluate_and_recommend(
                                    "--rate", "4=5", "--rate", "6=4.5", "--json"])
     assert new_user.exit_code == 0, new_user.output
     answer = json.loads(new_user.output)
-    assert "own fold-in" in answer["method"]
+    # The model's own rule, in words: an iALS solve, or the autoencoder's encoder.
+    assert ("iALS solve" if model == "ials" else "encoder") in answer["method"]
     top = answer["recommendations"][:3]
     assert all("score" in row and "predicted_rating" not in row for row in top)
     assert all(int(row["movie_id"]) % 2 == 0 for row in top), top
+
+
+def test_preset_rank_on_train_and_compare(ratings_file: Path, tmp_path: Path) -> None:
+    """--preset rank trains a ranking model with its validated settings ("small": a user's
+    file); compare gives each model its own settings from the preset."""
+    runner = CliRunner()
+    out = tmp_path / "rank"
+    result = runner.invoke(app, ["train", "--ratings", str(ratings_file), "--preset", "rank",
+                                 "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert train["model"] in model_names(group="ranking")
+    assert (train["lam"], train["negative_weight"], train["popularity_exponent"]) == \
+        (300.0, 0.3, 0.3)
+    kept = runner.invoke(app, ["train", "--ratings", str(ratings_file), "--preset", "rank",
+                               "--lam", "20", "--out", str(tmp_path / "lam"), "--quiet"])
+    assert kept.exit_code == 0, kept.output
+    assert json.loads((tmp_path / "lam" / "config.json").read_text())["train"]["lam"] == 20.0
+    compared = runner.invoke(app, ["compare", "--ratings", str(ratings_file), "--preset",
+                                   "rank", "--models", "ease,dot-bias,popularity", "--out",
+                                   str(tmp_path / "cmp"), "--quiet"])
+    assert compared.exit_code == 0, (compared.output, compared.exception)
+    saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert saved["preset"] == "rank"
+    assert saved["train_by_model"]["ease"]["lam"] == 300.0
+    assert saved["train_by_model"]["dot-bias"]["optimizer"] == "sparse-adagrad"

@@ -14,14 +14,17 @@ from helpers import train_tiny_run
 
 from movierec.data import Dataset
 from movierec.evaluation import holdout_split, ranking_report
+from movierec.models import model_names
 from movierec.recommend import Recommender
 from movierec.recommend.export import all_users_top_k
 from movierec.runs import load_run
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_tiny_run(tmp_path_factory.mktemp("rated") / "run", epochs=3)
+@pytest.fixture(scope="module", params=["dot-bias", *model_names(group="ranking")])
+def run_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A rating model's run and each ranking model's: the exclusion holds for both kinds."""
+    return train_tiny_run(tmp_path_factory.mktemp("rated") / "run", epochs=3,
+                          model=request.param)
 
 
 def _held_out(run) -> dict:

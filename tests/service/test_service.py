@@ -39,6 +39,7 @@ def test_health_describes_the_run(client: TestClient) -> None:
     assert body["n_catalog"] == 41
     assert body["rating_scale"] == [0.5, 5.0]
     assert body["id_type"] == "int"
+    assert body["score_kind"] == "rating"  # a rating model: scores are predicted ratings
     assert body["version"]
 
 

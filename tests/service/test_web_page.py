@@ -177,3 +177,48 @@ def test_known_user_sees_favourites_and_recommendations(page, server: ServerThre
     page.get_by_test_id("user-id").fill("9999")
     page.get_by_test_id("show-user").click()
     expect(page.locator("#status")).to_contain_text("unknown user id '9999'")
+
+
+@pytest.fixture(scope="module")
+def ranking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    run_dir = train_tiny_run(tmp_path_factory.mktemp("web-rank") / "run", model="ease")
+    with ServerThread(create_app(run_dir)) as running:
+        yield running
+
+
+def test_a_ranking_run_shows_relative_scores_not_ratings(browser, ranking_server: ServerThread,
+                                                         tmp_path: Path) -> None:
+    """ease predicts no rating: its lists show "score 0.42" titled as a relative score,
+    never stars, for a known user and for a new one."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(ranking_server.url + "/")
+        expect(page.get_by_test_id("model-info")).to_contain_text("ease")
+        page.get_by_test_id("user-id").fill("2")
+        page.get_by_test_id("show-user").click()
+        cards = page.get_by_test_id("user-recs").locator("li.movie-card")
+        expect(cards).to_have_count(12)
+        badge = cards.first.locator(".badge")
+        expect(badge).to_contain_text("score")
+        expect(badge).to_have_attribute("title", re.compile("relative score, not a rating"))
+        expect(page.get_by_test_id("user-recs")).not_to_contain_text("★")
+        expect(page.locator("#user-hint")).to_contain_text("relative score")
+        _save(page, tmp_path / "ranking-known-user.png")
+
+        page.get_by_test_id("tab-new").click()
+        page.get_by_test_id("search").fill("toy")
+        toy_story = page.get_by_test_id("search-results").locator("li.rate-row",
+                                                                  has_text="Toy Story")
+        expect(toy_story).to_have_count(1)
+        toy_story.get_by_role("button", name="5 stars").click()
+        new_cards = page.get_by_test_id("new-recs").locator("li.movie-card")
+        expect(new_cards).to_have_count(12)
+        expect(new_cards.first.locator(".badge")).to_contain_text("score")
+        expect(page.get_by_test_id("new-recs")).not_to_contain_text("★")
+        expect(page.locator("#new-hint")).to_contain_text("relative score")
+    finally:
+        context.close()

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from movierec.cli import app, main
 from movierec.errors import MovierecError
+from movierec.models import model_names
 from movierec.recommend import Recommender
 from movierec.runs import load_run
 from movierec.splits import random_split
@@ -121,3 +122,22 @@ def test_a_blend_trains_without_validation_and_reports_no_val_metrics() -> None:
     assert result.metrics["validation"] is False
     assert "rmse" not in result.metrics and "holdout_rmse" in result.metrics
     assert not any(key.startswith("val_") for key in result.history[0])
+
+
+@pytest.mark.parametrize("model", model_names(group="ranking"))
+def test_a_ranking_model_trains_on_every_rating_and_serves(model: str, ratings_file: Path,
+                                                            tmp_path: Path) -> None:
+    out = tmp_path / model
+    result = CliRunner().invoke(app, ["train", "--ratings", str(ratings_file), "--model",
+                                      model, "--test-size", "0", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_validation"] == 0 and "val_ndcg_at_10" not in metrics
+    run = load_run(out)
+    assert run.test_ratings is None
+    rec = Recommender.from_run(run)
+    ids, _ = rec.recommend([1], k=rec.n_movies)
+    rated = set(run.train_ratings.loc[run.train_ratings["user_id"] == 1, "movie_id"])
+    assert not rated & set(ids[0][ids[0] > 0].tolist())
+    shown = CliRunner().invoke(app, ["recommend", "--run", str(out), "--user", "1", "-k", "3"])
+    assert shown.exit_code == 0 and "no validation metrics" in shown.output

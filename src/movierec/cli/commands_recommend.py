@@ -142,13 +142,14 @@ def _known_user(rec, user: str, k: int, excluded: list, fallback: str, show_rate
         return
     ids, predicted = rec.recommend([user_id], k, exclude=excluded)
     top = rec.user_top_rated(user_id, show_rated)
-    value_key = "predicted_rating" if rec.predicts_ratings else "score"
+    value_key, value_label = _value_columns(rec)
     recs = _rows(rec, ids[0], {value_key: predicted[0]})
     warning = (f"user {user_id} has no training ratings, so the model never learned their "
                "taste; these come from an untrained vector (try --fallback popular)"
                if n_rated == 0 else None)
     if as_json:
         _print_json({**context, "user": user_id, "fallback": None, "warning": warning,
+                     "score_kind": rec.score_kind,
                      "n_train_ratings": n_rated, "excluded": excluded,
                      "top_rated": _records(top), "recommendations": recs})
         return
@@ -163,7 +164,21 @@ def _known_user(rec, user: str, k: int, excluded: list, fallback: str, show_rate
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(_recommendation_table(
         recs, f"Top {k} for user {user_id} ({rec.model_name}, unrated movies only)",
-        value_key, "predicted" if rec.predicts_ratings else "relative score"))
+        value_key, value_label))
+    if not rec.predicts_ratings:
+        console.print(RELATIVE_NOTE.format(model=rec.model_name), highlight=False)
+
+
+RELATIVE_NOTE = ("{model} is a ranking model: its scores order the movies for you and are "
+                 "not ratings (they compare only within this list).")
+
+
+def _value_columns(rec) -> tuple[str, str]:
+    """The JSON key and the column label of a recommendation's value: a predicted rating,
+    or a ranking model's relative score (``rec.score_kind``)."""
+    if rec.score_kind == "rating":
+        return "predicted_rating", "predicted rating"
+    return "score", "relative score"
 
 
 def _popular(rec, user: Any, k: int, excluded: list, as_json: bool, context: dict,
@@ -194,13 +209,14 @@ def _new_user_ratings(rec, rate: list[str], path: Path | None) -> dict[Any, floa
 def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: bool,
               context: dict) -> None:
     ids, predicted = rec.recommend_new_user(ratings, k, exclude=excluded)
-    value_key = "predicted_rating" if rec.predicts_ratings else "score"
+    value_key, value_label = _value_columns(rec)
     recs = _rows(rec, ids, {value_key: predicted})
     rated = rec.catalog.describe(list(ratings))
     rated["rating"] = list(ratings.values())
     method = rec.fold_in_method
     if as_json:
         _print_json({**context, "user": None, "new_user": True, "method": method,
+                     "score_kind": rec.score_kind,
                      "excluded": excluded, "rated": _records(rated),
                      "recommendations": recs})
         return
@@ -212,9 +228,10 @@ def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: b
         table.add_row(str(row.movie_id), row.title, f"{row.rating:g}")
     console.print(table)
     console.print(f"New user folded in by {method}; no retraining.", highlight=False)
-    console.print(_recommendation_table(
-        recs, f"Top {k} for you ({rec.model_name})", value_key,
-        "predicted" if rec.predicts_ratings else "relative score"))
+    console.print(_recommendation_table(recs, f"Top {k} for you ({rec.model_name})",
+                                        value_key, value_label))
+    if not rec.predicts_ratings:
+        console.print(RELATIVE_NOTE.format(model=rec.model_name), highlight=False)
 
 
 def _all_users(rec, k: int, excluded: list, out: Path | None, chunk_size: int | None,

@@ -30,11 +30,12 @@ MODEL_HELP = (f"{', '.join(TUTORIAL_MODELS)} (the tutorial's); "
               f"{', '.join(n for n in MODEL_NAMES if n not in TUTORIAL_MODELS)} "
               "(blend: with --preset best).")
 PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (large-batch sparse "
-               "training) or best (most accurate); see movierec.presets. Options given "
+               "training), best (most accurate ratings) or rank (a ranking model for top-10 "
+               "lists); see movierec.presets. Options given "
                "explicitly still win.")
 # CLI parameter -> TrainConfig field, for options a preset must not override when given.
 _CONFIG_OPTIONS = ("model", "epochs", "batch_size", "learning_rate", "factors", "l2", "seed",
-                   "early_stopping")
+                   "early_stopping", "lam", "negative_weight", "popularity_exponent")
 
 
 def _explicit(ctx: typer.Context) -> set[str]:
@@ -223,7 +224,9 @@ def demo_command(
     out: Path = typer.Option(Path("runs/demo"), help="Folder for runs and figures."),
     seed: int = typer.Option(42, help="Seed for weights, shuffling and the demo user."),
 ) -> None:
-    """The whole tutorial in one go on a MovieLens release: explore, compare, recommend."""
+    """The whole tutorial in one go on a MovieLens release: explore, compare, recommend;
+    then the ranking models (--preset rank) against popularity and the rating models, and
+    the best ranker's top 10."""
     import numpy as np
 
     from movierec.cli.commands_recommend import print_user_recommendations
@@ -244,3 +247,25 @@ def demo_command(
     console.rule(f"[bold]3. Top 10 unseen movies for user {user} from the best model, "
                  f"{best.name}")
     print_user_recommendations(Path(best.run_dir), user.item(), k=10)
+    _demo_rankers(data, rows, out / "ranking", user.item())
+
+
+def _demo_rankers(data: Dataset, rows: list, out: Path, user) -> None:
+    """The demo's step 4: the ranking models (``--preset rank``) against popularity and the
+    rating models of step 2, then the best ranker's top 10 for the same user."""
+    from movierec.cli.commands_recommend import print_user_recommendations
+    from movierec.comparison import best_ranker, compare_rankers, comparison_tables
+
+    console.rule("[bold]4. Beyond the tutorial: models that rank, against popularity and "
+                 "the rating models")
+    ranked, skipped = compare_rankers(data, EncodedSplit.random(data, 0.1, 42), rows, out=out,
+                                      verbose=0)
+    for name, reason in skipped.items():
+        console.print(f"[yellow]{name} left out:[/] {reason}", highlight=False)
+    console.print(comparison_tables(ranked, title=f"on {data.name}")[1])
+    best = best_ranker(ranked)
+    if best is None or best.run_dir is None:
+        return
+    console.rule(f"[bold]Top 10 unseen movies for user {user} from the best ranker, "
+                 f"{best.name} (NDCG@10 {best.ranking['ndcg@10']:.3f})")
+    print_user_recommendations(Path(best.run_dir), user, k=10)

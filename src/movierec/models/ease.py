@@ -18,10 +18,19 @@ the movie's training ratings), which lowers the most popular movies a little.
 ``W`` and ``B`` are non-trainable weights set by :meth:`EASEModel.fit_closed_form` (the
 ``closed-form`` trainer) and saved with the model, so a reloaded ``.keras`` file predicts
 alone. ``B`` is dense, so the model refuses catalogues beyond ``MAX_ITEMS`` movies.
+
+A new user is folded in with no fitting: their row of ``W`` is built from their ratings as
+training builds it (:func:`movierec.models.fold_in.weighted_history`) and scored against
+``B``, so ``score(new, i) = w_new . B[:, i]``. Similar movies are those whose columns of
+``W`` (who rated the movie, weighted as above) are closest in cosine, item-kNN's
+similarity: on latest-small it gives Toy Story 2 first for Toy Story, where cosine over
+``B``'s columns or rows put The Nutty Professor first (and, on the tests' two taste
+clusters, mixed the clusters).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,6 +38,7 @@ from keras import ops
 
 from movierec.errors import MovierecError
 from movierec.models.embedding import EmbeddingModel, value_of
+from movierec.models.fold_in import FoldIn, weighted_history
 from movierec.models.registry import register_model
 
 __all__ = ["MAX_ITEMS", "EASEModel", "ease_weights"]
@@ -143,6 +153,12 @@ class EASEModel(EmbeddingModel):
         matrix[pairs[:, 0], pairs[:, 1]] = values
         return matrix
 
+    def fold_in(self, movies: np.ndarray, ratings: np.ndarray) -> np.ndarray:
+        """A new user's ``W`` row from their ratings of movie indices ``movies``, as
+        :meth:`input_matrix` builds one."""
+        return weighted_history(movies, ratings, n_movies=self.n_movies,
+                                positive=self.positive, negative_weight=self.negative_weight)
+
     def fit_closed_form(self, pairs: np.ndarray, ratings: np.ndarray) -> None:
         """Set ``W`` and ``B`` from the training pairs (replaces any earlier fit)."""
         pairs = np.asarray(pairs)
@@ -155,10 +171,20 @@ class EASEModel(EmbeddingModel):
         self.item_weights.assign(weights)
 
     def scoring_tables(self) -> dict[str, Any]:
-        """``score(u, i) = user_vectors[u] . movie_vectors[i]``: ``W`` and ``B^T``."""
-        return {"user_vectors": value_of(self.user_items),
+        """``score(u, i) = user_vectors[u] . movie_vectors[i]``: ``W`` and ``B^T``; the
+        new-user rule (:meth:`fold_in`); and ``W``'s columns as the vectors of similar
+        movies."""
+        user_items = value_of(self.user_items)
+        return {"user_vectors": user_items,
                 "movie_vectors": np.ascontiguousarray(value_of(self.item_weights).T),
-                "user_bias": None, "movie_bias": None, "link": "linear"}
+                "user_bias": None, "movie_bias": None, "link": "linear",
+                "fold_in": FoldIn(
+                    method=f"their weighted history (1 per movie rated >= {self.positive:g}, "
+                           f"{self.negative_weight:g} per lower rating) times EASE's "
+                           "item-item weights",
+                    rule=partial(weighted_history, n_movies=self.n_movies,
+                                 positive=self.positive, negative_weight=self.negative_weight)),
+                "similarity_vectors": np.ascontiguousarray(user_items.T)}
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

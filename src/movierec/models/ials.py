@@ -30,12 +30,14 @@ solves a new user's vector from their ratings with the movie factors fixed, the 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 from keras import ops
 
 from movierec.models.embedding import EmbeddingModel, value_of
+from movierec.models.fold_in import FoldIn
 from movierec.models.registry import register_model
 
 __all__ = ["ImplicitALSModel", "als_solve", "implicit_targets"]
@@ -84,6 +86,17 @@ def als_solve(fixed: np.ndarray, indptr: np.ndarray, columns: np.ndarray,
             rhs[slot] = gathered.T @ weighted[span]
         solution[rows] = np.linalg.solve(systems, rhs[..., None])[..., 0]
     return solution
+
+
+def solve_new_user(movies: np.ndarray, ratings: np.ndarray, *, movie_factors: np.ndarray,
+                   alpha: float, negative_weight: float, positive: float,
+                   reg: float) -> np.ndarray:
+    """A new user's float32 factors from their ratings of movie indices ``movies``: the
+    training's user solve against fixed ``movie_factors``."""
+    movies = np.asarray(movies, dtype=np.int64).reshape(-1)
+    extra, weighted = implicit_targets(ratings, alpha, negative_weight, positive)
+    indptr = np.array([0, len(movies)])
+    return als_solve(movie_factors, indptr, movies, extra, weighted, reg)[0].astype(np.float32)
 
 
 def _csr(rows: np.ndarray, columns: np.ndarray, n_rows: int, *values: np.ndarray
@@ -184,16 +197,22 @@ class ImplicitALSModel(EmbeddingModel):
         self.user_embedding.embeddings.assign(user_factors.astype(np.float32))
         self.movie_embedding.embeddings.assign(movie_factors.astype(np.float32))
 
+    def scoring_tables(self) -> dict[str, Any]:
+        """The factor tables (scored like ``dot``), and the new-user solve as ``fold_in``."""
+        tables = super().scoring_tables()
+        return {**tables, "fold_in": FoldIn(
+            method="an iALS solve for their factors against the frozen movie factors",
+            rule=partial(solve_new_user, movie_factors=tables["movie_vectors"],
+                         alpha=self.alpha, negative_weight=self.negative_weight,
+                         positive=self.positive, reg=self.reg))}
+
     def fold_in(self, movies: np.ndarray, ratings: np.ndarray) -> np.ndarray:
         """A new user's factor vector (float32 ``(factors,)``) from their ratings of movie
         indices ``movies``, the movie factors fixed: the training's user solve."""
-        movies = np.asarray(movies, dtype=np.int64).reshape(-1)
-        extra, weighted = implicit_targets(ratings, self.alpha, self.negative_weight,
-                                           self.positive)
-        fixed = value_of(self.movie_embedding.embeddings)
-        indptr = np.array([0, len(movies)])
-        return als_solve(fixed, indptr, movies, extra, weighted,
-                         self.reg)[0].astype(np.float32)
+        return solve_new_user(movies, ratings,
+                              movie_factors=value_of(self.movie_embedding.embeddings),
+                              alpha=self.alpha, negative_weight=self.negative_weight,
+                              positive=self.positive, reg=self.reg)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

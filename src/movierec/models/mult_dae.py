@@ -31,6 +31,8 @@ indices (a row-wise batch, as ``u-autorec``), ``batch_size`` counting users.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import keras
@@ -39,6 +41,7 @@ from keras import ops
 
 from movierec.errors import MovierecError
 from movierec.models.embedding import EmbeddingModel, value_of
+from movierec.models.fold_in import FoldIn
 from movierec.models.registry import register_model
 
 __all__ = ["MAX_CELLS", "MultDAEModel", "encode_rows", "input_rows"]
@@ -65,6 +68,17 @@ def encode_rows(rows: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.nd
     norms = np.sqrt(np.sum(np.square(rows), axis=1, keepdims=True))
     normalized = rows / np.maximum(norms, 1e-12)
     return np.tanh(normalized @ kernel + bias).astype(np.float32)
+
+
+def encode_new_user(movies: np.ndarray, ratings: np.ndarray, *, n_movies: int,
+                    negative_weight: float, positive: float,
+                    encode: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """A new user's code: their input row (as :func:`input_rows` builds one) through
+    ``encode``, the model's numpy encoder."""
+    movies = np.asarray(movies, dtype=np.int64).reshape(-1)
+    row = input_rows(np.zeros(len(movies), np.int64), movies, ratings, 1, n_movies,
+                     negative_weight, positive)
+    return encode(row)[0]
 
 
 @register_model(
@@ -198,23 +212,33 @@ class MultDAEModel(EmbeddingModel):
         self.user_items.assign(rows)
         return rows
 
+    def numpy_encoder(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Input rows -> codes, in numpy, over a copy of the current weights."""
+        return partial(encode_rows, kernel=value_of(self.encoder),
+                       bias=value_of(self.encoder_bias))
+
     def scoring_tables(self) -> dict[str, Any]:
-        """``score(u, i) = h_u . W_dec[:, i] + b_dec[i]``, every ``h_u`` from the stored rows."""
-        codes = encode_rows(value_of(self.user_items), value_of(self.encoder),
-                            value_of(self.encoder_bias))
-        return {"user_vectors": codes,
+        """``score(u, i) = h_u . W_dec[:, i] + b_dec[i]``, every ``h_u`` from the stored rows;
+        a new user's ``h`` by the same encoder (the ``fold_in`` entry)."""
+        encode = self.numpy_encoder()
+        return {"user_vectors": encode(value_of(self.user_items)),
                 "movie_vectors": value_of(self.movie_embedding.embeddings),
                 "user_bias": None,
                 "movie_bias": value_of(self.decoder_bias.embeddings).reshape(-1),
-                "link": "linear"}
+                "link": "linear",
+                "fold_in": FoldIn(
+                    method=f"{self.model_name}'s encoder on their ratings (1 per movie rated "
+                           f">= {self.positive:g}, {self.negative_weight:g} per lower rating)",
+                    rule=partial(encode_new_user, n_movies=self.n_movies,
+                                 negative_weight=self.negative_weight,
+                                 positive=self.positive, encode=encode))}
 
     def fold_in(self, movies: np.ndarray, ratings: np.ndarray) -> np.ndarray:
-        """A new user's code ``h`` (float32 ``(factors,)``) from their ratings of movie
-        indices ``movies``: the encoder of :meth:`scoring_tables` on their row."""
-        movies = np.asarray(movies, dtype=np.int64).reshape(-1)
-        row = input_rows(np.zeros(len(movies), np.int64), movies, ratings, 1, self.n_movies,
-                         self.negative_weight, self.positive)
-        return encode_rows(row, value_of(self.encoder), value_of(self.encoder_bias))[0]
+        """A new user's code (float32 ``(factors,)``) from their ratings of movie indices
+        ``movies``: the encoder of :meth:`scoring_tables` on their row."""
+        return encode_new_user(movies, ratings, n_movies=self.n_movies,
+                               negative_weight=self.negative_weight, positive=self.positive,
+                               encode=self.numpy_encoder())
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

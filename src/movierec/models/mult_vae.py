@@ -17,6 +17,8 @@ of the code's Gaussian from N(0, I), ``beta`` annealed linearly from 0 to ``beta
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import keras
@@ -24,12 +26,24 @@ import numpy as np
 from keras import ops
 
 from movierec.models.embedding import value_of
-from movierec.models.mult_dae import MultDAEModel, input_rows
+from movierec.models.mult_dae import MultDAEModel
 from movierec.models.registry import register_model
 
 __all__ = ["MultVAEModel"]
 
 _MU, _VAR, _DECODER, _SAMPLER = 10, 11, 12, 13  # seed offsets beyond MultDAEModel's
+
+
+def vae_codes(rows: np.ndarray, *, encoder: np.ndarray, encoder_bias: np.ndarray,
+              code_mean: np.ndarray, code_mean_bias: np.ndarray, decoder_hidden: np.ndarray,
+              decoder_hidden_bias: np.ndarray) -> np.ndarray:
+    """``d = tanh(mu W_h + b_h)`` with ``mu`` the mean code of the normalized rows: what
+    the decoder's output layer multiplies, at inference (no sampling)."""
+    rows = np.asarray(rows, dtype=np.float32)
+    norms = np.sqrt(np.sum(np.square(rows), axis=1, keepdims=True))
+    hidden = np.tanh(rows / np.maximum(norms, 1e-12) @ encoder + encoder_bias)
+    mean = hidden @ code_mean + code_mean_bias
+    return np.tanh(mean @ decoder_hidden + decoder_hidden_bias).astype(np.float32)
 
 
 @register_model(
@@ -146,28 +160,14 @@ class MultVAEModel(MultDAEModel):
 
     # -- numpy scoring, fold-in -----------------------------------------------------------------
 
-    def _numpy_codes(self, rows: np.ndarray) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.float32)
-        norms = np.sqrt(np.sum(np.square(rows), axis=1, keepdims=True))
-        hidden = np.tanh(rows / np.maximum(norms, 1e-12) @ value_of(self.encoder)
-                         + value_of(self.encoder_bias))
-        mean = hidden @ value_of(self.code_mean) + value_of(self.code_mean_bias)
-        decoded = np.tanh(mean @ value_of(self.decoder_hidden)
-                          + value_of(self.decoder_hidden_bias))
-        return decoded.astype(np.float32)
-
-    def scoring_tables(self) -> dict[str, Any]:
-        """``score(u, i) = d_u . W_dec[:, i] + b_dec[i]``, every ``d_u`` from the stored rows
-        through the mean code."""
-        return {**super().scoring_tables(),
-                "user_vectors": self._numpy_codes(value_of(self.user_items))}
-
-    def fold_in(self, movies: np.ndarray, ratings: np.ndarray) -> np.ndarray:
-        """A new user's ``d`` (float32 ``(factors,)``) from their ratings of ``movies``."""
-        movies = np.asarray(movies, dtype=np.int64).reshape(-1)
-        row = input_rows(np.zeros(len(movies), np.int64), movies, ratings, 1, self.n_movies,
-                         self.negative_weight, self.positive)
-        return self._numpy_codes(row)[0]
+    def numpy_encoder(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Input rows -> ``d``, the decoder's hidden layer at the mean code, in numpy."""
+        return partial(vae_codes, encoder=value_of(self.encoder),
+                       encoder_bias=value_of(self.encoder_bias),
+                       code_mean=value_of(self.code_mean),
+                       code_mean_bias=value_of(self.code_mean_bias),
+                       decoder_hidden=value_of(self.decoder_hidden),
+                       decoder_hidden_bias=value_of(self.decoder_hidden_bias))
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -31,6 +31,8 @@ __all__ = ["EXPORT_COLUMNS", "EXPORT_SUFFIXES", "ExportSummary", "all_users_top_
 EXPORT_SUFFIXES = (".parquet", ".csv")
 """The file types :func:`export_all_users` writes, by suffix (case-insensitive)."""
 EXPORT_COLUMNS = ("user_id", "rank", "movie_id", "predicted_rating", "title")
+"""The columns for a rating model; a ranking model's file has ``score`` (its relative score,
+no rating) in place of ``predicted_rating``."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ def all_users_top_k(recommender: Recommender, k: int = 10, *,
 
     Returns:
         Columns ``user_id, rank (1 = best, int32), movie_id, predicted_rating, title``,
-        sorted by user then rank.
+        sorted by user then rank; ``score`` in place of ``predicted_rating`` for a ranking
+        model (``recommender.score_kind == "relative"``).
     """
     users = np.arange(recommender.n_users)
     items, predicted = recommender.recommend_indices(
@@ -69,7 +72,8 @@ def all_users_top_k(recommender: Recommender, k: int = 10, *,
         "user_id": recommender.encoders.users.inverse(users[rows[0]]),
         "rank": (rows[1] + 1).astype(np.int32),
         "movie_id": recommender.encoders.movies.inverse(items[valid]),
-        "predicted_rating": predicted[valid],
+        ("predicted_rating" if recommender.score_kind == "rating" else "score"):
+            predicted[valid],
     })
     frame["title"] = recommender.catalog.describe(frame["movie_id"].tolist())["title"].to_numpy()
     return frame

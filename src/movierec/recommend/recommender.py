@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
     from movierec.runs import Run
 
-__all__ = ["CHUNK_ELEMENTS", "Recommender"]
+__all__ = ["CHUNK_ELEMENTS", "Recommender", "ScoreKind"]
+
+ScoreKind = Literal["rating", "relative"]
 
 CHUNK_ELEMENTS = 1 << 22
 """Scores held in memory at once by default (users per chunk = this / number of movies)."""
@@ -81,6 +83,10 @@ class Recommender:
                                  or model_spec(model_name).predicts_ratings)
         """False for a ranking model (``ease``): its values are relative scores, which
         :meth:`recommend` returns as they are instead of as ratings."""
+        self.score_kind: ScoreKind = "rating" if self.predicts_ratings else "relative"
+        """What :meth:`recommend`'s values are: ``"rating"`` (predicted ratings) or
+        ``"relative"`` (a ranking model's scores: they order movies, are no rating, and
+        compare only within one list); what the CLI and the service label them as."""
         self.rating_range = weights.rating_range
         self._history = TrainingHistory.index(train_ratings, encoders, weights.rating_range)
         self._rated: TrainingHistory | RatedMovies = (
@@ -340,7 +346,9 @@ class Recommender:
         The maths, per model, is in :mod:`movierec.recommend.cold_start`: ridge (``dot``,
         ``autorec``, ``u-autorec``), ridge in logit space (``dot-bias``, ``recommender-net``)
         or Adam through the frozen network (``mlp``), each shrunk towards the average trained
-        user. A blend folds the user into each member.
+        user; a model with its own rule (:class:`movierec.models.fold_in.FoldIn`, e.g.
+        ``ease``: the user's weighted history row) uses it. A blend folds the user into
+        each member.
 
         Args:
             ratings: raw movie id -> rating; every id must be known to the model.
@@ -356,11 +364,6 @@ class Recommender:
             MovierecError: no ratings, or a rating outside the rating range.
             UnknownIdError: a movie the model does not know.
         """
-        if not self.predicts_ratings and getattr(self.weights, "new_user", None) is None:
-            raise MovierecError(
-                f"{self.model_name} is a ranking model and cannot fold in a new user yet; "
-                "recommend for a known user, or use a rating model (e.g. dot-bias) for "
-                "--rate / --ratings-of-new-user")
         movies = self.movie_indices(list(ratings.keys()))
         values = np.asarray(list(ratings.values()), dtype=np.float64)
         check_new_ratings(values, self.rating_range)
@@ -377,7 +380,8 @@ class Recommender:
                            ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` for a user the model never saw, from a few ratings (:meth:`fold_in`).
 
-        The rated movies and ``exclude`` are left out. Returns 1-D ``(movie_ids, ratings)``.
+        The rated movies and ``exclude`` are left out. Returns 1-D ``(movie_ids, values)``:
+        predicted ratings, or a ranking model's relative scores (:attr:`predicts_ratings`).
         """
         k = _check_k(k)
         raw = self._scorer.new_user_rows(self.fold_in(ratings, reg=reg))
@@ -418,7 +422,8 @@ class Recommender:
     def similar_movies(self, movie_id: Any, k: int = 10, *, min_ratings: int = 0
                        ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` movies whose learned vectors are closest in cosine similarity (for a
-        blend, the mean of its members' cosine similarities).
+        blend, the mean of its members' cosine similarities; for a model with its own
+        ``similarity_vectors``, e.g. ``ease``'s who-rated-what columns, those).
 
         Args:
             movie_id: a raw movie id.

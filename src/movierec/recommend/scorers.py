@@ -6,7 +6,9 @@ gives unit movie vectors for similar movies.
 
 * :class:`FactorScorer` serves one model: the numpy forward pass of
   :mod:`~movierec.recommend.scoring` and the cold start of
-  :mod:`~movierec.recommend.cold_start`. A new user is ``(user_vector, user_bias)``.
+  :mod:`~movierec.recommend.cold_start` (or the model's own rule,
+  :class:`movierec.models.fold_in.FoldIn`, e.g. ``ease``'s). A new user is
+  ``(user_vector, user_bias)``.
 * :class:`BlendScorer` serves a blend as the weighted sum of its members' ratings, each
   member a ``FactorScorer``. A new user is folded into every member (a :class:`BlendUser`;
   the user's support feature counts the ratings given); similar movies use the mean of the
@@ -47,8 +49,8 @@ class FactorScorer:
     @property
     def fold_in_method(self) -> str:
         """How a new user is fitted, in words (the CLI prints it)."""
-        if self.weights.new_user is not None:
-            return "the model's own fold-in of a new user's ratings (its weights frozen)"
+        if self.weights.fold_in is not None:
+            return self.weights.fold_in.method
         if self.weights.is_mlp:
             return "gradient descent on a new user vector through the frozen network"
         space = "" if self.weights.link == "linear" else " (in logit space)"
@@ -68,13 +70,10 @@ class FactorScorer:
 
     def fold_in(self, movies: np.ndarray, values: np.ndarray, *, reg: float, steps: int,
                 learning_rate: float) -> tuple[np.ndarray, float]:
-        """``(user_vector, user_bias)`` of a new user who gave ``values`` to ``movies``.
-
-        A ranking model with its own fold-in (``weights.new_user``) uses it: ``ials`` solves
-        the user's least squares, the autoencoders encode the user's row (no prior).
-        """
-        if self.weights.new_user is not None:
-            return np.asarray(self.weights.new_user(movies, values), np.float32), 0.0
+        """``(user_vector, user_bias)`` of a new user who gave ``values`` to ``movies``: the
+        model's own rule where it has one (``weights.fold_in``), else the cold start."""
+        if self.weights.fold_in is not None:
+            return self.weights.fold_in(movies, values), 0.0
         if self.weights.is_mlp:
             vector = fold_in_mlp(self.weights, self._forward.movie_hidden(movies), values,
                                  self._prior, reg=reg, steps=steps,
@@ -94,9 +93,12 @@ class FactorScorer:
                                        np.full(len(movies), bias, np.float32), movies)
 
     def movie_unit(self) -> np.ndarray:
-        """The movie vectors scaled to unit length (computed once)."""
+        """The movie vectors (or the model's ``similarity_vectors``) scaled to unit length
+        (computed once)."""
         if self._movie_unit is None:
-            vectors = self.weights.movie_vectors
+            vectors = self.weights.similarity_vectors
+            if vectors is None:
+                vectors = self.weights.movie_vectors
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             self._movie_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
         return self._movie_unit

@@ -37,7 +37,7 @@ with no ties from saturation).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -47,6 +47,7 @@ import numpy as np
 from movierec.errors import MovierecError
 from movierec.models import EmbeddingModel
 from movierec.models.embedding import value_of
+from movierec.models.fold_in import FoldIn
 
 __all__ = ["BlendWeights", "Link", "NumpyScorer", "ScoringWeights", "weights_of"]
 
@@ -66,6 +67,11 @@ class ScoringWeights:
         hidden_kernel, hidden_bias: the mlp's first Dense layer, ``(2F, H)`` and ``(H,)``,
             user rows first (the model concatenates ``[user, movie]``); None otherwise.
         output_kernel, output_bias: the mlp's output layer, ``(H,)`` and a float.
+        fold_in: the model's own new-user rule (:class:`movierec.models.fold_in.FoldIn`,
+            e.g. ``ease``'s weighted history), or None to fit a user vector against the
+            movie vectors (:mod:`movierec.recommend.cold_start`).
+        similarity_vectors: ``(n_movies, D)`` vectors whose cosine ranks similar movies
+            (``ease``: its input matrix's columns), or None to use ``movie_vectors``.
     """
 
     user_vectors: np.ndarray
@@ -78,9 +84,8 @@ class ScoringWeights:
     hidden_bias: np.ndarray | None = None
     output_kernel: np.ndarray | None = None
     output_bias: float = 0.0
-    new_user: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-    """A ranking model's own fold-in (``ials``, ``mult-dae``, ``mult-vae``: its ``fold_in``),
-    ``(movie indices, ratings) -> user vector``; None for the others."""
+    fold_in: FoldIn | None = None
+    similarity_vectors: np.ndarray | None = None
 
     @property
     def is_mlp(self) -> bool:
@@ -122,8 +127,7 @@ class ScoringWeights:
                 no per-pair score) or not one of movierec's embedding models.
         """
         _check_scorable(model, "factors")
-        return cls(rating_range=_rating_range(model), **model.scoring_tables(),
-                   new_user=getattr(model, "fold_in", None))
+        return cls(rating_range=_rating_range(model), **model.scoring_tables())
 
 
 @dataclass(frozen=True, eq=False)
@@ -276,14 +280,33 @@ class NumpyScorer:
         return raw.astype(np.float32, copy=False)
 
     def raw_rows(self, user_vectors: np.ndarray, user_bias: np.ndarray) -> np.ndarray:
-        """``(n, n_movies)`` raw scores of every movie for ``n`` user vectors and biases."""
+        """``(n, n_movies)`` raw scores of every movie for ``n`` user vectors and biases.
+
+        User rows that are mostly zeros (``ease``'s ``W``: a user's rated movies out of the
+        whole catalogue) are multiplied as a sparse matrix, which on latest-small takes a
+        third of the dense product's time for all users and a user's row from about 10 ms
+        to well under 1 ms.
+        """
         if self.weights.is_mlp:
             return self._mlp_rows(user_vectors)
+        if _mostly_zeros(user_vectors):
+            return self._sparse_rows(user_vectors, user_bias)
         aug = np.empty((len(user_vectors), self.weights.factors + 2), dtype=np.float32)
         aug[:, :-2] = user_vectors
         aug[:, -2] = user_bias
         aug[:, -1] = 1.0
         return aug @ self.movie_aug_t
+
+    def _sparse_rows(self, user_vectors: np.ndarray, user_bias: np.ndarray) -> np.ndarray:
+        """:meth:`raw_rows` with ``user_vectors`` as a sparse matrix (same values)."""
+        from scipy.sparse import csr_matrix
+
+        factors = self.weights.factors
+        out = np.asarray(csr_matrix(np.asarray(user_vectors, np.float32))
+                         @ self.movie_aug_t[:factors], dtype=np.float32)
+        out += np.asarray(user_bias, np.float32).reshape(-1, 1) * self.movie_aug_t[factors]
+        out += self.movie_aug_t[factors + 1]
+        return out
 
     def _mlp_rows(self, user_vectors: np.ndarray) -> np.ndarray:
         """``sum_h w_h relu(u W_u + m W_m + b)_h + c``, one hidden unit at a time, so that
@@ -311,6 +334,18 @@ class NumpyScorer:
             unit = 0.5 + 0.5 * np.tanh(0.5 * raw)   # sigmoid without overflow warnings
             raw = self.low + (self.high - self.low) * unit
         return np.clip(raw, self.low, self.high).astype(np.float32, copy=False)
+
+
+SPARSE_MIN_FACTORS = 1024
+"""User vectors this long or longer are checked for sparsity (factor models' never are)."""
+SPARSE_DENSITY = 0.1
+
+
+def _mostly_zeros(user_vectors: np.ndarray) -> bool:
+    """Whether long user rows (``ease``'s ``W``) have under ``SPARSE_DENSITY`` non-zeros."""
+    if user_vectors.ndim != 2 or user_vectors.shape[1] < SPARSE_MIN_FACTORS:
+        return False
+    return bool(np.count_nonzero(user_vectors) < SPARSE_DENSITY * user_vectors.size)
 
 
 def _augmented_movies(w: ScoringWeights) -> np.ndarray:

@@ -26,6 +26,7 @@ __all__ = [
     "Prediction",
     "RatedMovie",
     "RawId",
+    "ScoreKind",
     "ScoredMovie",
     "SimilarMovies",
     "UserList",
@@ -36,6 +37,13 @@ __all__ = [
 MAX_NEW_USER_RATINGS = 500
 MAX_PREDICT_PAIRS = 1000
 MAX_ID_LENGTH = 200
+
+ScoreKind = Literal["rating", "relative"]
+"""What a recommendation's ``score`` is: a predicted rating (a rating model's run) or a
+ranking model's relative score, which orders movies and is no rating."""
+_SCORE_KIND = ("'rating': each score is a predicted rating on the run's scale; 'relative': "
+               "the run's model ranks movies (e.g. ease) and each score only orders this "
+               "list, it is not a rating.")
 
 RawId = StrictInt | Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 """A user or movie id as the data spells it: an integer (MovieLens) or a string."""
@@ -64,6 +72,8 @@ class Health(_Model):
     rating_scale: list[float] = Field(min_length=2, max_length=2,
                                       description="Lowest and highest rating.")
     id_type: str = Field(description="'int' or 'str': the type of user and movie ids.")
+    score_kind: ScoreKind = Field("rating", description="What recommendation scores are: "
+                                  + _SCORE_KIND)
     version: str = Field(description="movierec version serving the run.")
 
 
@@ -80,7 +90,8 @@ class ScoredMovie(Movie):
     """A recommended movie with its score."""
 
     score: float = Field(
-        description="Predicted rating for recommendations; cosine similarity for similar movies."
+        description="For recommendations, a predicted rating or a relative score, as the "
+        "answer's score_kind says; cosine similarity for similar movies."
     )
 
 
@@ -95,6 +106,8 @@ class UserRecommendations(_Model):
     k: int
     top_rated: list[RatedMovie] = Field(description="The user's own highest-rated movies.")
     recommendations: list[ScoredMovie] = Field(description="Best first; seen movies excluded.")
+    score_kind: ScoreKind = Field("rating", description=_SCORE_KIND + " A fallback answer's "
+                                  "scores are damped mean ratings ('rating').")
     fallback: Literal["popular"] | None = Field(
         None, description="Only in a fallback answer (asked for with ?fallback=popular): "
         "'popular' means these are the best-liked popular movies, not personal predictions, "
@@ -107,6 +120,7 @@ class NewUserRecommendations(_Model):
     k: int
     n_ratings: int = Field(description="Distinct movies rated in the request.")
     recommendations: list[ScoredMovie] = Field(description="Best first; rated movies excluded.")
+    score_kind: ScoreKind = Field("rating", description=_SCORE_KIND)
 
 
 class SimilarMovies(_Model):

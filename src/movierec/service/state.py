@@ -43,6 +43,7 @@ class ServiceRecommender(Protocol):
     ``n_train_ratings`` and ``movie_indices``)."""
 
     model_name: str
+    score_kind: Any
     rating_range: Any
     encoders: Any
     catalog: Any
@@ -108,6 +109,9 @@ class ServiceState:
         self.user_top_rated = lru_cache(maxsize=8192)(self._user_top_rated)
         self.inline: set[str] = set()
         self.scoring_seconds: dict[str, float] = {}
+        self.score_kind: str = getattr(recommender, "score_kind", "rating")
+        """``"rating"`` or ``"relative"`` (a ranking model's run): what recommendation
+        scores are, in every recommendation answer and in /health."""
 
     def decide_inline(self, inline_ms: float) -> None:
         """Run inline the kinds of scoring that :meth:`warm` timed under ``inline_ms``."""
@@ -126,6 +130,7 @@ class ServiceState:
             n_catalog=len(self._catalog),
             rating_scale=[self.low, self.high],
             id_type=self.users.kind,
+            score_kind=self.score_kind,
             version=movierec.__version__,
         )
 
@@ -181,7 +186,7 @@ class ServiceState:
     def user_recommendations(self, user_id: Any, k: int, top: int) -> dict[str, Any]:
         """The body of ``GET /users/{user_id}/recommendations``."""
         return {"user_id": user_id, "k": k, "top_rated": list(self.user_top_rated(user_id, top)),
-                "recommendations": self.recommend(user_id, k)}
+                "recommendations": self.recommend(user_id, k), "score_kind": self.score_kind}
 
     def fallback_reason(self, raw: Any) -> str | None:
         """Why the user ``raw`` gets no personal recommendations (unknown to the model, or
@@ -202,13 +207,14 @@ class ServiceState:
         return {"user_id": user_id, "k": k, "top_rated": [],
                 "recommendations": self.scored(found.movie_ids.tolist(),
                                                found.mean_ratings.tolist()),
-                "fallback": "popular", "note": found.note}
+                "score_kind": "rating", "fallback": "popular", "note": found.note}
 
     def new_user_recommendations(self, ratings: dict[Any, float], k: int) -> dict[str, Any]:
         """The body of ``POST /recommendations`` for known movie ids and their ratings."""
         ids, scores = self.recommender.recommend_new_user(ratings, k=k)
         return {"k": k, "n_ratings": len(ratings),
-                "recommendations": self.scored(np.ravel(ids), np.ravel(scores))}
+                "recommendations": self.scored(np.ravel(ids), np.ravel(scores)),
+                "score_kind": self.score_kind}
 
     def similar(self, movie_id: Any, k: int, min_ratings: int) -> dict[str, Any]:
         """The body of ``GET /movies/{movie_id}/similar``."""

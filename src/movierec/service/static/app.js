@@ -163,8 +163,17 @@ function fill(list, nodes, emptyText) {
   if (!nodes.length && emptyText) list.append(el("li", { class: "empty", text: emptyText }));
 }
 
-function predicted(score) {
-  return `${score.toFixed(1)}★`;
+// A rating model's run predicts ratings (shown as stars); a ranking model's run (score_kind
+// "relative") gives scores that only order the list, so they are labelled as such.
+function scoreBadge(score, kind) {
+  if (kind === "relative") {
+    return { badge: `score ${score.toFixed(2)}`, badgeTitle: "relative score, not a rating: it only orders this list" };
+  }
+  return { badge: `${score.toFixed(1)}★`, badgeTitle: "predicted rating" };
+}
+
+function rankedHint(kind) {
+  return kind === "relative" ? "by relative score (this model ranks, it predicts no ratings)" : "best predicted first";
 }
 
 // -- Known users --------------------------------------------------------------------------
@@ -186,9 +195,10 @@ async function showUser(userId) {
     );
     fill(
       $("user-recs"),
-      data.recommendations.map((m) => movieCard(m, { badge: predicted(m.score), badgeTitle: "predicted rating" })),
+      data.recommendations.map((m) => movieCard(m, scoreBadge(m.score, data.score_kind))),
       "Nothing left to recommend.",
     );
+    $("user-hint").textContent = `Movies they have not rated, ${rankedHint(data.score_kind)}.`;
     history.replaceState(null, "", `#user=${encodeURIComponent(id)}`);
   } catch (error) {
     $("user-results").hidden = true;
@@ -319,10 +329,10 @@ async function updateRecommendations() {
     if (seq !== state.recsSeq) return;
     showStatus(null);
     const n = data.n_ratings;
-    $("new-hint").textContent = `From your ${n} rating${n === 1 ? "" : "s"}, best predicted first.`;
+    $("new-hint").textContent = `From your ${n} rating${n === 1 ? "" : "s"}, ${rankedHint(data.score_kind)}.`;
     fill(
       list,
-      data.recommendations.map((m) => movieCard(m, { badge: predicted(m.score), badgeTitle: "predicted rating" })),
+      data.recommendations.map((m) => movieCard(m, scoreBadge(m.score, data.score_kind))),
       "Nothing to recommend yet.",
     );
   } catch (error) {
