@@ -127,7 +127,7 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_run(ratings_file: P
     assert result.returncode == 2, result.stderr
     message = " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
-    assert f"cannot write the run to {run}" in message
+    assert f"cannot write {run}: File too large" in message
     assert "File too large" in message and "previous run there is unchanged" in message
     assert (run / "metrics.json").read_text() == before
     load_run(run)

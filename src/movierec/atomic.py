@@ -1,7 +1,9 @@
 """Atomic file output: a reader sees the previous complete file or the new one, never half.
 
 Everything is first written to a temporary sibling, flushed, then renamed over the target
-with :func:`os.replace`, which is atomic on POSIX file systems.
+with :func:`os.replace`, which is atomic on POSIX file systems. A write that fails (a full
+disk, a file-size limit, no permission) is a :class:`~movierec.errors.WriteError` naming the
+target and saying that the previous version is unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from movierec.errors import WriteError
+
 
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
@@ -26,17 +30,33 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     block raises, the temporary file is removed and ``target`` is left untouched.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix,
-                                    dir=target.parent)
+    existed = target.exists()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix,
+                                        dir=target.parent)
+    except OSError as error:
+        raise write_failed(target, error, existed) from error
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         _fsync(tmp)
         os.replace(tmp, target)
+    except OSError as error:  # a full disk, a file-size limit, no permission
+        raise write_failed(target, error, existed) from error
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_failed(target: Path, error: OSError | WriteError, existed: bool) -> WriteError:
+    """The :class:`WriteError` for ``target``: what failed, what to do, what is kept."""
+    reason = error.reason if isinstance(error, WriteError) else error.strerror or str(error)
+    kept = (f"the previous {target.name} there is unchanged" if existed
+            else "nothing was written")
+    return WriteError(f"cannot write {target}: {reason}. Free some disk space (or raise the "
+                      f"file-size limit, or choose another folder) and run the command again; "
+                      f"{kept}.", reason)
 
 
 def write_text(target: str | os.PathLike[str], text: str) -> None:
@@ -61,10 +81,14 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     whole. Temporary folders left by a killed process are removed by the next write.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_siblings(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-",
-                                dir=target.parent))
+    existed = target.exists()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_siblings(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-",
+                                    dir=target.parent))
+    except OSError as error:
+        raise write_failed(target, error, existed) from error
     try:
         yield tmp
         with _locked(target.parent):
@@ -75,6 +99,8 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
             os.replace(tmp, target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except (OSError, WriteError) as error:  # name the folder, not a file in its temporary
+        raise write_failed(target, error, existed) from error
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -16,6 +16,15 @@ class DataError(MovierecError):
     """A data file is missing, malformed or inconsistent."""
 
 
+class WriteError(MovierecError):
+    """An output could not be written (disk full, a file-size limit, no permission); the
+    previous file or folder, if any, is unchanged."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
 class UnknownIdError(MovierecError, KeyError):
     """A user or movie id is not known to the model or dataset."""
 

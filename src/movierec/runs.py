@@ -152,7 +152,7 @@ def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset:
     """Write a complete run directory atomically and return its path.
 
     Raises:
-        MovierecError: the disk is full, a file-size limit is reached, or the folder cannot
+        WriteError: the disk is full, a file-size limit is reached, or the folder cannot
             be written; the previous run at ``path``, if any, is left as it was.
     """
     path = Path(path)
@@ -165,34 +165,25 @@ def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset:
         extra={k: v for k, v in data.split_params.items()
                if k not in ("split_seed", "test_size")},
     )
-    try:
-        with atomic_directory(path) as tmp:
-            write_json(tmp / "config.json", {
-                "format_version": RUN_FORMAT,
-                "movierec_version": __version__,
-                "keras_backend": keras.backend.backend(),
-                "train": result.config.to_dict(),
-                "data": info.to_dict(),
-            })
-            write_json(tmp / "encoders.json", data.encoders.to_json())
-            write_json(tmp / "history.json", result.history)
-            write_json(tmp / "metrics.json", result.metrics)
-            result.model.save(tmp / MODEL_FILE)
-            data.split.train.to_parquet(tmp / "train.parquet", index=False)
-            if len(data.split.test):
-                data.split.test.to_parquet(tmp / "test.parquet", index=False)
-            dataset.movies.to_parquet(tmp / "movies.parquet", index=False)
-            if result.history:  # a closed-form model (ease) has no epochs to plot
-                plot_loss_curves(result.history, tmp / "loss.png",
-                                 title=f"{result.config.model} on {dataset.name}")
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise MovierecError(
-            f"cannot write the run to {path}: {reason}"
-            + (f" ({error.filename})" if error.filename else "")
-            + ". Free some disk space (or raise the file-size limit) and train again; "
-            + ("the previous run there is unchanged." if path.exists() else
-               "nothing was written.")) from error
+    with atomic_directory(path) as tmp:
+        write_json(tmp / "config.json", {
+            "format_version": RUN_FORMAT,
+            "movierec_version": __version__,
+            "keras_backend": keras.backend.backend(),
+            "train": result.config.to_dict(),
+            "data": info.to_dict(),
+        })
+        write_json(tmp / "encoders.json", data.encoders.to_json())
+        write_json(tmp / "history.json", result.history)
+        write_json(tmp / "metrics.json", result.metrics)
+        result.model.save(tmp / MODEL_FILE)
+        data.split.train.to_parquet(tmp / "train.parquet", index=False)
+        if len(data.split.test):
+            data.split.test.to_parquet(tmp / "test.parquet", index=False)
+        dataset.movies.to_parquet(tmp / "movies.parquet", index=False)
+        if result.history:  # a closed-form model (ease) has no epochs to plot
+            plot_loss_curves(result.history, tmp / "loss.png",
+                             title=f"{result.config.model} on {dataset.name}")
     return path
 
 

@@ -4,6 +4,8 @@ traceback, never a half-written output; degenerate but readable data works where
 
 from __future__ import annotations
 
+import contextlib
+import resource
 import shutil
 from pathlib import Path
 
@@ -185,3 +187,35 @@ def _write_as(case: BadInput, folder: Path, stem: str) -> Path:
     path = folder / f"{stem}{suffixes}"
     path.write_bytes(case.content)
     return path
+
+
+@contextlib.contextmanager
+def _file_size_limit(limit: int):
+    """As ``ulimit -f``, in this process: a file written past ``limit`` bytes fails with
+    EFBIG, as on a full disk (Python ignores SIGXFSZ). The hard limit stays, so the soft
+    one is restored."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+@pytest.mark.parametrize("command", ["explore --plot", "recommend --all-users"])
+def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_output(
+        command: str, good_run: Path, tmp_path: Path, capsys) -> None:
+    ratings = tmp_path / "good.csv"
+    ratings.write_text(GOOD)
+    out = tmp_path / ("summary.png" if command == "explore --plot" else "recs.csv")
+    out.write_bytes(b"the previous output")
+    argv = (["explore", "--ratings", ratings, "--plot", out] if command == "explore --plot"
+            else ["recommend", "--run", good_run, "--all-users", "--out", out])
+    with _file_size_limit(4_000):
+        code, output = _run(capsys, argv)
+    message = " ".join(output.split())
+    assert code == 2, output
+    assert f"cannot write {out}: File too large" in message, output
+    assert "previous" in message and "unchanged" in message, output
+    assert out.read_bytes() == b"the previous output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["good.csv", out.name])
