@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from movierec.cli import main
 
@@ -26,7 +27,10 @@ def _train(*args: str) -> None:
 
 
 def common_options(ratings: str) -> list[str]:
-    return ["--ratings", ratings, "--model", "dot-bias", "--epochs", "1", "--batch-size",
+    """``ratings``: a ratings file, or a data folder holding (synthetic) ml-32m files."""
+    data = (["--dataset", "32m", "--data-dir", ratings] if Path(ratings).is_dir()
+            else ["--ratings", ratings])
+    return [*data, "--model", "dot-bias", "--epochs", "1", "--batch-size",
             "64", "--factors", "8", "--learning-rate", "0.01", "--quiet"]
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import synthetic_ratings
 
@@ -93,17 +94,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@jax_only
-@pytest.mark.slow
-def test_two_processes_train_one_model_together(ratings_file: Path, tmp_path: Path) -> None:
+def _two_processes(data: Path, out: Path, **env_extra: str) -> list[dict]:
     coordinator = f"127.0.0.1:{_free_port()}"
-    out = tmp_path / "run"
-    env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    jobs = [subprocess.Popen([sys.executable, str(JOB), "process", str(ratings_file), str(out),
+    env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2", **env_extra)
+    jobs = [subprocess.Popen([sys.executable, str(JOB), "process", str(data), str(out),
                               coordinator, "2", str(index)], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             for index in range(2)]
-    outputs = []
+    outputs: list[dict] = []
     for job in jobs:
         try:
             stdout, stderr = job.communicate(timeout=120)
@@ -111,6 +109,14 @@ def test_two_processes_train_one_model_together(ratings_file: Path, tmp_path: Pa
             job.kill()
         assert job.returncode == 0, stderr[-3000:]
         outputs.append(_report(stdout))
+    return outputs
+
+
+@jax_only
+@pytest.mark.slow
+def test_two_processes_train_one_model_together(ratings_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    outputs = _two_processes(ratings_file, out)
     assert [o["process"] for o in outputs] == [0, 1]
     assert all(o["processes"] == 2 and o["devices"] == 4 for o in outputs)
     assert outputs[0]["weights_sha256"] == outputs[1]["weights_sha256"]
@@ -157,3 +163,26 @@ def test_one_device_distribution_trains_in_process() -> None:
                  train_pairs, train_ratings, test_pairs, test_ratings, n_users=n_users,
                  n_movies=n_movies, rating_range=(1.0, 5.0), verbose=0)
     assert result.metrics["distribution"] == "data" and result.metrics["rmse"] > 0
+
+
+@jax_only
+@pytest.mark.slow
+def test_two_processes_each_read_only_their_shard_of_a_cached_release(tmp_path: Path) -> None:
+    from movierec.data import get_release
+    from movierec.data.cache import convert_release
+    from movierec.synthetic import write_release
+
+    home = tmp_path / "data"
+    write_release("32m", home / "ml-32m", 2400, seed=1)
+    cache = tmp_path / "xdg"
+    convert_release(get_release("32m"), home / "ml-32m", cache / "movierec", row_group=300)
+    out = tmp_path / "run"
+    outputs = _two_processes(home, out, XDG_CACHE_HOME=str(cache))
+    assert outputs[0]["weights_sha256"] == outputs[1]["weights_sha256"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["data"]["split"] == "random per process shard"
+    assert config["data"]["shards"] == 2
+    train, test = (pd.read_parquet(out / name) for name in ("train.parquet", "test.parquet"))
+    assert len(train) + len(test) == 2400  # the run holds every shard's ratings
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["n_validation"] < len(test)  # its own part

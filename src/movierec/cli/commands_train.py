@@ -129,13 +129,23 @@ def train_command(
         lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
         distribution=distribution,
     )
-    data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
-                     timestamp_col)
+    sharded = multi and dataset is not None and ratings is None and _cached_release(dataset)
+    if sharded:  # each process reads only its own shard of the release's Parquet cache
+        from movierec.training.shards import shard_split
+
+        data, encoded = shard_split(dataset, data_dir, test_size=test_size,
+                                    split_seed=split_seed, index=process_index(),
+                                    count=process_count())
+    else:
+        data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
+                         timestamp_col)
+    n_ratings = (int(encoded.split_params.get("shards", 1)) * data.n_ratings if sharded
+                 else data.n_ratings)
     if preset:
         from movierec.presets import resolve_preset
 
         config = resolve_preset(preset, data.name, base=config, keep=_explicit(ctx),
-                                n_ratings=data.n_ratings)
+                                n_ratings=n_ratings)
         model = config.model
         config = replace(config, distribution=distribution)
     if test_size == 0 and config.early_stopping:
@@ -143,8 +153,9 @@ def train_command(
             "--early-stopping needs validation ratings to monitor, and --test-size 0 holds "
             "none out; drop --early-stopping and pass --epochs (e.g. the best epoch of a "
             "validated run)")
-    encoded = _encoded_split(data, test_size, split_seed)
-    if multi:  # each process trains on its own shard of the training ratings
+    if not sharded:
+        encoded = _encoded_split(data, test_size, split_seed)
+    if multi and not sharded:  # each process trains on its own shard of the training part
         result = encoded.fit(config, verbose=_verbosity(quiet), shard=True)
     else:
         result = encoded.fit(config, verbose=_verbosity(quiet))
@@ -152,9 +163,21 @@ def train_command(
         console.print(f"{model}: process {process_index()} of {process_count()} done; "
                       "process 0 writes the run", highlight=False)
         return
+    if sharded:  # the run holds every shard's training and held-out ratings
+        from movierec.training.shards import whole_split
+
+        data, encoded = whole_split(dataset, data_dir, test_size=test_size,
+                                    split_seed=split_seed, count=process_count())
     run_dir = save_run(out or Path("runs") / model, result, encoded, data)
     console.print(f"{model}: {_summary(result.train_metrics)}; saved to {run_dir}",
                   highlight=False, soft_wrap=True)
+
+
+def _cached_release(name: str) -> bool:
+    from movierec.data import get_release
+    from movierec.data.cache import CACHED_RELEASES
+
+    return get_release(name).name in CACHED_RELEASES
 
 
 def _summary(m: TrainMetrics) -> str:

@@ -38,8 +38,9 @@ from movierec.data.dataset import Dataset
 from movierec.data.movielens import Release, read_release
 from movierec.errors import DataError
 
-__all__ = ["CACHED_RELEASES", "FORMAT_VERSION", "ROW_GROUP", "CacheInfo", "cache_folder",
-           "convert_release", "load_cached", "read_cached_rows"]
+__all__ = ["CACHED_RELEASES", "FORMAT_VERSION", "ROW_GROUP", "CacheInfo", "CachedShard",
+           "cache_folder", "convert_release", "load_cached", "load_cached_shard",
+           "read_cached_rows"]
 
 CACHED_RELEASES = ("1m", "10m", "20m", "25m", "32m")
 """Releases :func:`movierec.data.load` reads through the cache (the small ones parse in
@@ -173,3 +174,42 @@ def read_cached_rows(folder: Path, index: int, count: int) -> pd.DataFrame:
     groups = list(range(index, file.num_row_groups, count))
     user_ids, movie_ids = _ids(folder)
     return _frame(file.read_row_groups(groups), user_ids, movie_ids)
+
+
+@dataclass(frozen=True)
+class CachedShard:
+    """One process's share of a cached release (:func:`load_cached_shard`).
+
+    ``dataset`` holds only the shard's ratings (and the whole catalogue); ``user_ids`` and
+    ``movie_ids`` are the sorted raw ids of the *whole* release, the same in every process,
+    so that every process encodes ids to the same indices.
+    """
+
+    dataset: Dataset
+    user_ids: np.ndarray
+    movie_ids: np.ndarray
+    index: int
+    count: int
+
+
+def load_cached_shard(release: Release, source_folder: Path, cache_root: Path, index: int,
+                      count: int) -> CachedShard:
+    """Row groups ``index, index + count, ...`` of ``release``'s cache, and its id maps.
+
+    The cache is written first if it is missing (run ``movierec data info NAME`` once
+    before starting several processes, so that they do not all convert it).
+    """
+    info = convert_release(release, source_folder, cache_root)
+    import pyarrow.parquet as pq
+
+    groups = pq.ParquetFile(info.folder / "ratings.parquet").num_row_groups
+    if groups < count:
+        raise DataError(
+            f"the cache of {release.name} has {groups} row groups of ratings, fewer than the "
+            f"{count} processes that would each read some; run fewer processes")
+    ratings = read_cached_rows(info.folder, index, count)
+    user_ids, movie_ids = _ids(info.folder)
+    movies = pd.read_parquet(info.folder / "movies.parquet")
+    return CachedShard(Dataset(name=release.name, ratings=ratings, movies=movies,
+                               rating_scale=release.rating_scale),
+                       user_ids, movie_ids, index, count)

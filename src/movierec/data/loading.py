@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from movierec.data.cache import CACHED_RELEASES, load_cached
+from movierec.data.cache import CACHED_RELEASES, CachedShard, load_cached, load_cached_shard
 from movierec.data.custom import load_ratings
 from movierec.data.dataset import Dataset
 from movierec.data.movielens import get_release, read_release
@@ -59,3 +59,19 @@ def dataset_from_options(
         return load(dataset or DEFAULT_DATASET, data_dir)
     return load_ratings(ratings, movies, user_col=user_col, item_col=item_col,
                         rating_col=rating_col, timestamp_col=timestamp_col)
+
+
+def load_shard(name: str, data_dir: str | Path | None, index: int, count: int, *,
+               download: bool = True) -> CachedShard:
+    """Process ``index`` of ``count``'s share of a big release, read from its Parquet cache
+    without the other shares (see :func:`movierec.data.cache.load_cached_shard`).
+
+    Raises:
+        DataError: ``name`` is not one of the cached releases (1m ... 32m).
+    """
+    release = get_release(name)
+    if release.name not in CACHED_RELEASES:
+        raise DataError(f"{release.name} is not read through the Parquet cache; shards are "
+                        f"read from the cache of {', '.join(CACHED_RELEASES)}")
+    return load_cached_shard(release, locate(release, data_dir, download=download),
+                             cache_dir(), index, count)

@@ -294,6 +294,27 @@ def host_copy(model: keras.Model, config: Any, n_users: int, n_movies: int,
     return copy
 
 
+def _allgather(values: list[float]) -> np.ndarray:
+    """``values`` of every process, one row per process (a collective: all must call it)."""
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(np.asarray(values, np.float64)))
+
+
+def smallest_across_processes(n: int) -> int:
+    """The smallest ``n`` any process of the job has (``n`` alone)."""
+    if process_count() == 1:
+        return n
+    return int(_allgather([float(n)]).min())
+
+
+def sum_across_processes(values: list[float]) -> list[float]:
+    """``values`` summed over the job's processes (``values`` alone)."""
+    if process_count() == 1:
+        return list(values)
+    return [float(v) for v in _allgather(values).reshape(process_count(), -1).sum(axis=0)]
+
+
 def process_shard(n: int, index: int | None = None, count: int | None = None) -> np.ndarray:
     """The rows of an ``n``-row training set that process ``index`` of ``count`` trains on.
 

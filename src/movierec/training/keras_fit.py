@@ -59,8 +59,7 @@ class _RatingMetrics(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._started
         if logs is not None and len(self.pairs):
             predicted = self.predict(self.pairs)
-            logs["val_rmse"] = metrics.rmse(self.ratings, predicted)
-            logs["val_mae"] = metrics.mae(self.ratings, predicted)
+            logs["val_rmse"], logs["val_mae"] = _rmse_mae(self.ratings, predicted)
         if logs is not None:
             logs["seconds"] = seconds
             logs["fit_seconds"] = self._trained or seconds  # without the validation passes
@@ -109,6 +108,9 @@ def fit_keras(
     # the process's devices, so its row count (the last batch's too) is a multiple of them.
     local_devices = _local_devices() if distributed else 1
     n_dropped = len(train_pairs) % local_devices
+    if processes > 1:  # the processes' steps must line up: trim all to the shortest shard
+        shortest = distribute.smallest_across_processes(len(train_pairs))
+        n_dropped = len(train_pairs) - (shortest - shortest % local_devices)
     if n_dropped:
         train_pairs, train_ratings = train_pairs[:-n_dropped], train_ratings[:-n_dropped]
     n_val_keras = len(val_pairs) - len(val_pairs) % local_devices
@@ -179,8 +181,8 @@ def fit_keras(
     history = _history_rows(keras_history.history)
     scores: dict[str, float] = {}
     if final is not None:
-        scores = {"rmse": metrics.rmse(val_ratings, final),
-                  "mae": metrics.mae(val_ratings, final),
+        rmse, mae = _rmse_mae(val_ratings, final)
+        scores = {"rmse": rmse, "mae": mae,
                   "final_epoch_rmse": history[-1]["val_rmse"], **_best_epoch(history)}
     result_metrics: dict[str, Any] = {
         "validation": validate,
@@ -200,6 +202,17 @@ def fit_keras(
         result_metrics.update(distribution=kind, devices=distribute.device_count(),
                               processes=processes, n_dropped_for_devices=n_dropped)
     return TrainResult(model=model, config=config, history=history, metrics=result_metrics)
+
+
+def _rmse_mae(ratings: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """RMSE and MAE; in a multi-process job over every process's held-out ratings together
+    (each process holds its own, or all hold the same ones)."""
+    if distribute.process_count() == 1:
+        return metrics.rmse(ratings, predicted), metrics.mae(ratings, predicted)
+    error = np.asarray(predicted, np.float64) - np.asarray(ratings, np.float64)
+    sse, sae, n = distribute.sum_across_processes(
+        [float(np.sum(error ** 2)), float(np.sum(np.abs(error))), float(len(error))])
+    return math.sqrt(sse / n), sae / n
 
 
 def _local_devices() -> int:
