@@ -129,11 +129,13 @@ def train_command(
         lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
         distribution=distribution,
     )
-    sharded = multi and dataset is not None and ratings is None and _cached_release(dataset)
-    if sharded:  # each process reads only its own shard of the release's Parquet cache
+    release = dataset if multi and ratings is None and dataset is not None \
+        and _cached_release(dataset) else None
+    sharded = release is not None
+    if release is not None:  # each process reads only its own shard of the Parquet cache
         from movierec.training.shards import shard_split
 
-        data, encoded = shard_split(dataset, data_dir, test_size=test_size,
+        data, encoded = shard_split(release, data_dir, test_size=test_size,
                                     split_seed=split_seed, index=process_index(),
                                     count=process_count())
     else:
@@ -163,10 +165,10 @@ def train_command(
         console.print(f"{model}: process {process_index()} of {process_count()} done; "
                       "process 0 writes the run", highlight=False)
         return
-    if sharded:  # the run holds every shard's training and held-out ratings
+    if release is not None:  # the run holds every shard's training and held-out ratings
         from movierec.training.shards import whole_split
 
-        data, encoded = whole_split(dataset, data_dir, test_size=test_size,
+        data, encoded = whole_split(release, data_dir, test_size=test_size,
                                     split_seed=split_seed, count=process_count())
     run_dir = save_run(out or Path("runs") / model, result, encoded, data)
     console.print(f"{model}: {_summary(result.train_metrics)}; saved to {run_dir}",
