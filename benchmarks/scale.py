@@ -15,7 +15,6 @@ The big-release and multi-device figures (``benchmarks/results/scale.md``)::
 
     python -m benchmarks.scale --release 32000000 --workdir /tmp/movierec-scale
     python -m benchmarks.scale --devices 1,2,4 --size 1000000 --epochs 3
-    python -m benchmarks.scale --report benchmarks/results/scale.md   # both, written up
 
 ``--release`` writes synthetic ratings shaped like ML-32M in its real format (``ratings.csv``
 with a header, ``movies.csv``) under ``--workdir`` (never in the repository), then, each in a
