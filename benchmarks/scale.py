@@ -15,6 +15,7 @@ The big-release and multi-device figures (``benchmarks/results/scale.md``)::
 
     python -m benchmarks.scale --release 32000000 --workdir /tmp/movierec-scale
     python -m benchmarks.scale --devices 1,2,4 --size 1000000 --epochs 3
+    python -m benchmarks.scale --export /tmp/movierec-scale/run --part-shard 0/4
 
 ``--release`` writes synthetic ratings shaped like ML-32M in its real format (``ratings.csv``
 with a header, ``movies.csv``) under ``--workdir`` (never in the repository), then, each in a
@@ -238,6 +239,22 @@ def release_rows(n_ratings: int, workdir: Path, epochs: int = 2) -> dict[str, An
     }
 
 
+def export_rows(run_dir: Path, out: Path, users_per_part: int = 20_000,
+                shard: str = "0/1", k: int = 10) -> dict[str, Any]:
+    """``movierec recommend --all-users --users-per-part`` on a saved run, in a fresh
+    process: seconds, peak RSS, parts written (``shard`` I/N: only every N-th part, to
+    measure a fraction of a large export)."""
+    seconds, peak, output = _peak_rss_of([
+        sys.executable, "-c", "from movierec.cli import main; main()", "recommend", "--run",
+        str(run_dir), "--all-users", "-k", str(k), "--out", str(out), "--users-per-part",
+        str(users_per_part), "--part-shard", shard, "--json"])
+    report = json.loads(output[output.index("{"):])
+    return {"users_per_part": users_per_part, "shard": shard, "k": k,
+            "parts": report["parts"], "written": report["written"], "rows": report["rows"],
+            "command_seconds": round(seconds, 1), "export_seconds": report["seconds"],
+            "peak_rss_mib": round(peak)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="One size of the scale benchmark.")
     parser.add_argument("--size", type=int, default=1_000_000)
@@ -249,6 +266,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--release", type=int, default=None,
                         help="ratings of the synthetic ML-32M files (prints a JSON line)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/movierec-scale"))
+    parser.add_argument("--export", type=Path, default=None,
+                        help="a run directory: time the all-users export in parts")
+    parser.add_argument("--part-shard", default="0/1")
     args = parser.parse_args(argv)
     if args.distribution:
         print(json.dumps(one_distributed(args.size, args.epochs, args.distribution)),
@@ -257,6 +277,9 @@ def main(argv: list[str] | None = None) -> None:
         for row in devices_rows(args.size, args.epochs,
                                 [int(c) for c in args.devices.split(",")]):
             print(json.dumps(row), flush=True)
+    elif args.export:
+        print(json.dumps(export_rows(args.export, args.workdir / "recs",
+                                     shard=args.part_shard)), flush=True)
     elif args.release:
         print(json.dumps(release_rows(args.release, args.workdir)), flush=True)
     else:
