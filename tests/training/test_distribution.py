@@ -153,6 +153,7 @@ def test_row_padding_and_process_shards() -> None:
 
 
 @jax_only
+@pytest.mark.slow
 def test_one_device_distribution_trains_in_process() -> None:
     """Without forced devices this process has one CPU device: the scope still works."""
     from helpers import synthetic_pair_split
