@@ -207,7 +207,9 @@ def test_two_processes_each_read_only_their_shard_of_a_cached_release(tmp_path: 
     home = tmp_path / "data"
     write_release("32m", home / "ml-32m", 2400, seed=1)
     cache = tmp_path / "xdg"
-    convert_release(get_release("32m"), home / "ml-32m", cache / "movierec", row_group=300)
+    # 7 row groups: process 0 reads 4 (1,350 ratings), process 1 reads 3 (1,050), so the
+    # shards (and their held-out parts) differ in length and are lined up by trimming
+    convert_release(get_release("32m"), home / "ml-32m", cache / "movierec", row_group=350)
     out = tmp_path / "run"
     outputs = _two_processes(home, out, XDG_CACHE_HOME=str(cache))
     assert outputs[0]["weights_sha256"] == outputs[1]["weights_sha256"]
@@ -218,3 +220,5 @@ def test_two_processes_each_read_only_their_shard_of_a_cached_release(tmp_path: 
     assert len(train) + len(test) == 2400  # the run holds every shard's ratings
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["processes"] == 2 and metrics["n_validation"] < len(test)  # its own part
+    # process 0's 1,215 training ratings were cut to process 1's 945 (less one, for 2 devices)
+    assert metrics["n_train"] == 944 and metrics["n_dropped_for_devices"] == 1215 - 944

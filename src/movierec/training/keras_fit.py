@@ -113,7 +113,10 @@ def fit_keras(
         n_dropped = len(train_pairs) - (shortest - shortest % local_devices)
     if n_dropped:
         train_pairs, train_ratings = train_pairs[:-n_dropped], train_ratings[:-n_dropped]
-    n_val_keras = len(val_pairs) - len(val_pairs) % local_devices
+    # Keras' own validation pass is a distributed step too: as many rows in every process
+    n_val_keras = (distribute.smallest_across_processes(len(val_pairs)) if processes > 1
+                   else len(val_pairs))
+    n_val_keras -= n_val_keras % local_devices
     eval_batch = config.batch_size if spec.batch_dependent else max(config.batch_size, 8192)
     eval_batch = -(-eval_batch // local_devices) * local_devices
     with distribute.distribution_scope(kind):
