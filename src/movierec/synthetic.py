@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["SyntheticRatings", "default_shape", "generate", "synthetic_dataset"]
+__all__ = ["SyntheticRatings", "default_shape", "generate", "synthetic_dataset", "write_release"]
 
 RATING_SCALE = (0.5, 5.0)
 _MEAN = 3.5
@@ -199,3 +199,77 @@ def synthetic_dataset(n_ratings: int, *, seed: int = 0, name: str | None = None,
         "genres": "",
     })
     return Dataset(name or f"synthetic-{n_ratings}", data.to_frame(seed), movies, RATING_SCALE)
+
+
+_GENRES = ("Action", "Comedy", "Drama", "Romance", "Thriller", "Sci-Fi", "Animation")
+
+
+def write_release(name: str, folder, n_ratings: int, *, seed: int = 0,
+                  chunk_rows: int = 4_000_000):
+    """Write synthetic ratings shaped like release ``name`` into ``folder``, in that
+    release's own file layout (``ratings.csv``/``movies.csv`` with headers for 20m, 25m,
+    32m and latest-small; ``::``-separated ``ratings.dat``/``movies.dat`` for 1m and 10m),
+    so that :func:`movierec.data.movielens.read_release` and the Parquet cache read them as
+    they read GroupLens' files. Whole-star releases (1m) get whole-star ratings.
+
+    Args:
+        name: a release (``"1m"`` ... ``"32m"``; not ``"100k"``, whose ``u.*`` files this
+            does not write).
+        folder: where to write (created).
+        n_ratings: how many ratings.
+        seed: as for :func:`generate`.
+        chunk_rows: rows written at a time (bounds the text buffers at 32M).
+
+    Returns:
+        The :class:`SyntheticRatings` written (ids in the files are indices + 1).
+    """
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from movierec.data.movielens import get_release
+
+    release = get_release(name)
+    if release.layout == "u-files":
+        raise ValueError(f"{name}: the u.* layout is not written by write_release")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = generate(n_ratings, seed=seed)
+    ratings = data.ratings
+    if release.rating_scale[0] >= 1.0:  # whole stars
+        ratings = np.clip(np.ceil(ratings), 1.0, 5.0).astype(np.float32)
+    rng = np.random.default_rng(seed + 1)
+    timestamps = (946_684_800 + rng.integers(0, 20 * 365 * 86_400, n_ratings)).astype(np.int64)
+    movie_ids = np.arange(1, data.n_movies + 1, dtype=np.int64)
+    years = 1950 + movie_ids % 70
+    titles = [f"Synthetic movie {i} ({y})" for i, y in zip(movie_ids, years, strict=True)]
+    genres = ["|".join(_GENRES[j] for j in range(len(_GENRES)) if (i >> j) % 3 == 0) or
+              "(no genres listed)" for i in movie_ids]
+    if release.layout == "csv":
+        with pacsv.CSVWriter(folder / release.ratings_file, pa.schema([
+                ("userId", pa.int64()), ("movieId", pa.int64()), ("rating", pa.float64()),
+                ("timestamp", pa.int64())])) as writer:
+            for start in range(0, n_ratings, chunk_rows):
+                part = slice(start, start + chunk_rows)
+                writer.write_table(pa.table({
+                    "userId": data.pairs[part, 0].astype(np.int64) + 1,
+                    "movieId": data.pairs[part, 1].astype(np.int64) + 1,
+                    "rating": ratings[part].astype(np.float64),
+                    "timestamp": timestamps[part]}))
+        pd.DataFrame({"movieId": movie_ids, "title": titles, "genres": genres}).to_csv(
+            folder / release.movies_file, index=False)
+    else:
+        with open(folder / release.ratings_file, "wb") as out:
+            for start in range(0, n_ratings, chunk_rows):
+                part = slice(start, start + chunk_rows)
+                frame = pd.DataFrame({
+                    "u": data.pairs[part, 0].astype(np.int64) + 1,
+                    "m": data.pairs[part, 1].astype(np.int64) + 1,
+                    "r": [f"{r:g}" for r in ratings[part]], "t": timestamps[part]})
+                text = frame.to_csv(sep="\t", header=False, index=False)
+                out.write(text.replace("\t", "::").encode())
+        lines = "".join(f"{i}::{t}::{g}\n" for i, t, g in zip(movie_ids, titles, genres,
+                                                                strict=True))
+        (folder / release.movies_file).write_bytes(lines.encode(release.encoding))
+    return data

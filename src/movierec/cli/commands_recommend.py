@@ -82,6 +82,13 @@ def recommend_command(
     chunk_size: int = typer.Option(
         0, "--chunk-size", min=0, help="Users scored at once with --all-users "
         "(0: about 4 million scores per chunk)."),
+    users_per_part: int = typer.Option(
+        0, "--users-per-part", min=0, help="With --all-users: write --out as a folder of "
+        "Parquet parts of this many users each, each part saved as soon as it is scored; "
+        "rerun the same command to resume an interrupted export (0: one file)."),
+    part_shard: str = typer.Option(
+        "0/1", "--part-shard", help="With --users-per-part: I/N, this process writes parts "
+        "I, I+N, ... (several processes or machines sharing one folder)."),
 ) -> None:
     """Top-K movies for a known user, every user, or a new user from a few ratings."""
     if fallback not in ("none", "popular"):
@@ -104,7 +111,11 @@ def recommend_command(
         context["validation"] = False
         typer.echo(f"note: {NO_VALIDATION}", err=True)
     if all_users:
-        _all_users(rec, k, excluded, out, chunk_size or None, as_json, context)
+        if users_per_part:
+            _all_users_parts(rec, k, excluded, out, chunk_size or None, users_per_part,
+                             part_shard, run, as_json, context)
+        else:
+            _all_users(rec, k, excluded, out, chunk_size or None, as_json, context)
     elif new_user:
         ratings = _new_user_ratings(rec, rate or [], ratings_of_new_user)
         _new_user(rec, ratings, k, excluded, as_json, context)
@@ -232,6 +243,35 @@ def _new_user(rec, ratings: dict[Any, float], k: int, excluded: list, as_json: b
                                         value_key, value_label))
     if not rec.predicts_ratings:
         console.print(RELATIVE_NOTE.format(model=rec.model_name), highlight=False)
+
+
+def _all_users_parts(rec, k: int, excluded: list, out: Path | None, chunk_size: int | None,
+                     users_per_part: int, part_shard: str, run: Path, as_json: bool,
+                     context: dict) -> None:
+    from movierec.recommend.export import export_parts
+
+    if out is None:
+        raise MovierecError("--users-per-part writes a folder of parts: add --out DIR")
+    try:
+        index, count = (int(v) for v in part_shard.split("/"))
+    except ValueError:
+        raise MovierecError(f"--part-shard takes I/N (e.g. 0/2), not {part_shard!r}") from None
+    model_file = Path(run) / "model.keras"
+    stat = model_file.stat()
+    summary = export_parts(rec, out, k, users_per_part=users_per_part, exclude=excluded,
+                           chunk_size=chunk_size, shard=(index, count),
+                           fingerprint=f"{stat.st_size}:{stat.st_mtime_ns}")
+    if as_json:
+        _print_json({**context, "out": str(out), "parts": summary.parts,
+                     "written": summary.written, "skipped": summary.skipped,
+                     "rows": summary.rows, "complete": summary.complete,
+                     "seconds": round(summary.seconds, 3)})
+    else:
+        state = "complete" if summary.complete else "incomplete (other shards' parts missing)"
+        wide_console().print(
+            f"Wrote {summary.written} of {summary.parts} parts ({summary.rows:,} rows; "
+            f"{summary.skipped} already there) to {out} in {summary.seconds:.2f} s; "
+            f"export {state}", highlight=False, soft_wrap=True)
 
 
 def _all_users(rec, k: int, excluded: list, out: Path | None, chunk_size: int | None,

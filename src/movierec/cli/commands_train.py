@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -95,34 +96,92 @@ def train_command(
     out: Path = typer.Option(None, help="Run directory to write (default runs/<model>)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     preset: str = typer.Option(None, "--preset", help=PRESET_HELP),
+    distribution: str = typer.Option(
+        "none", help="none (one device); data (keras.distribution.DataParallel: the model "
+        "replicated on every device, each batch split over them); model (ModelParallel: the "
+        "user and movie tables sharded by rows over the devices). --batch-size must divide "
+        "by the device count. See README 'Training on several devices or machines'."),
+    coordinator: str = typer.Option(
+        None, help="HOST:PORT of process 0 in a multi-process job (keras.distribution."
+        "initialize; default: $KERAS_DISTRIBUTION_JOB_ADDRESSES)."),
+    num_processes: int = typer.Option(
+        None, help="Processes in the job, one per host or per device group "
+        "(default: $KERAS_DISTRIBUTION_NUM_PROCESSES)."),
+    process_id: int = typer.Option(
+        None, help="This process's id, 0 .. N-1; process 0 writes the run directory "
+        "(default: $KERAS_DISTRIBUTION_PROCESS_ID)."),
 ) -> None:
     """Train one model and save a run directory (model, encoders, history, metrics, plot)."""
     from movierec.runs import save_run
+    from movierec.training.distribute import (
+        initialize_processes,
+        multi_process_requested,
+        process_count,
+        process_index,
+    )
 
+    multi = multi_process_requested(coordinator, num_processes)
+    if multi:  # before anything touches a JAX device: it fixes the device list
+        initialize_processes(coordinator, num_processes, process_id)
+        if distribution == "none":
+            distribution = "data"
     config = TrainConfig(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         factors=factors, l2=l2, seed=seed, early_stopping=early_stopping or None,
         lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
-        reg=reg, alpha=alpha, dropout=dropout,
+        reg=reg, alpha=alpha, dropout=dropout, distribution=distribution,
     )
-    data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
-                     timestamp_col)
+    release = dataset if multi and ratings is None and dataset is not None \
+        and _cached_release(dataset) else None
+    sharded = release is not None
+    if release is not None:  # each process reads only its own shard of the Parquet cache
+        from movierec.training.shards import shard_split
+
+        data, encoded = shard_split(release, data_dir, test_size=test_size,
+                                    split_seed=split_seed, index=process_index(),
+                                    count=process_count())
+    else:
+        data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
+                         timestamp_col)
+    n_ratings = (int(encoded.split_params.get("shards", 1)) * data.n_ratings if sharded
+                 else data.n_ratings)
     if preset:
         from movierec.presets import resolve_preset
 
         config = resolve_preset(preset, data.name, base=config, keep=_explicit(ctx),
-                                n_ratings=data.n_ratings)
+                                n_ratings=n_ratings)
         model = config.model
+        config = replace(config, distribution=distribution)
     if test_size == 0 and config.early_stopping:
         raise MovierecError(
             "--early-stopping needs validation ratings to monitor, and --test-size 0 holds "
             "none out; drop --early-stopping and pass --epochs (e.g. the best epoch of a "
             "validated run)")
-    encoded = EncodedSplit.random(data, test_size, split_seed)
-    result = encoded.fit(config, verbose=_verbosity(quiet))
+    if not sharded:
+        encoded = EncodedSplit.random(data, test_size, split_seed)
+    if multi and not sharded:  # each process trains on its own shard of the training part
+        result = encoded.fit(config, verbose=_verbosity(quiet), shard=True)
+    else:
+        result = encoded.fit(config, verbose=_verbosity(quiet))
+    if process_index() != 0:  # process 0 writes the run; the others hold the same weights
+        console.print(f"{model}: process {process_index()} of {process_count()} done; "
+                      "process 0 writes the run", highlight=False)
+        return
+    if release is not None:  # the run holds every shard's training and held-out ratings
+        from movierec.training.shards import whole_split
+
+        data, encoded = whole_split(release, data_dir, test_size=test_size,
+                                    split_seed=split_seed, count=process_count())
     run_dir = save_run(out or Path("runs") / model, result, encoded, data)
     console.print(f"{model}: {_summary(result.train_metrics)}; saved to {run_dir}",
                   highlight=False, soft_wrap=True)
+
+
+def _cached_release(name: str) -> bool:
+    from movierec.data import get_release
+    from movierec.data.cache import CACHED_RELEASES
+
+    return get_release(name).name in CACHED_RELEASES
 
 
 def _summary(m: TrainMetrics) -> str:

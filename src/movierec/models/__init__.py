@@ -153,6 +153,15 @@ def _check_pairs(pairs, n_users: int, n_movies: int) -> np.ndarray:
     return array.astype(np.int32, copy=False)
 
 
+def _batch_devices() -> int:
+    """Devices this process splits a batch over under the current ``keras.distribution``."""
+    if keras.backend.backend() != "jax" or keras.distribution.distribution() is None:
+        return 1
+    import jax
+
+    return int(jax.local_device_count())
+
+
 def predict_ratings(model: keras.Model, pairs, batch_size: int = 8192) -> np.ndarray:
     """Predicted ratings (rating units, clipped to ``model.rating_range``) for ``pairs``.
 
@@ -191,6 +200,8 @@ def predict_ratings(model: keras.Model, pairs, batch_size: int = 8192) -> np.nda
         raw = model.predict(array, batch_size=batch_size, verbose=0)
     else:
         chunk = min(batch_size, 1 << (n - 1).bit_length())
+        split = _batch_devices()  # under a keras.distribution a batch splits over devices
+        chunk = -(-chunk // split) * split
         padded = -n % chunk
         if padded:
             array = np.concatenate([array, np.zeros((padded, 2), dtype=np.int32)])

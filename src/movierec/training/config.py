@@ -15,9 +15,11 @@ import keras
 from movierec.errors import MovierecError
 from movierec.models import MODEL_NAMES
 
-__all__ = ["OPTIMIZERS", "TrainConfig", "TrainMetrics", "TrainResult"]
+__all__ = ["DISTRIBUTIONS", "OPTIMIZERS", "TrainConfig", "TrainMetrics", "TrainResult"]
 
 OPTIMIZERS = ("adam", "sparse-adagrad")
+DISTRIBUTIONS = ("none", "data", "model")
+"""``TrainConfig.distribution``: one device, data parallel, or tables sharded by rows."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class TrainConfig:
     """``mult-dae``: dropout rate on each user's input row."""
     members: tuple[dict[str, Any], ...] = ()
     """For ``model="blend"``: each member's TrainConfig fields (see movierec.models.blend)."""
+    distribution: str = "none"
+    """``none`` (one device), ``data`` (``keras.distribution.DataParallel`` over every device:
+    the model replicated, each batch split) or ``model`` (``ModelParallel``: the user and
+    movie tables sharded by rows over the devices); see movierec.training.distribute."""
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_NAMES:
@@ -73,6 +79,9 @@ class TrainConfig:
             raise MovierecError(
                 f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}"
             )
+        if self.distribution not in DISTRIBUTIONS:
+            raise MovierecError(f"unknown distribution {self.distribution!r}; choose one of: "
+                                f"{', '.join(DISTRIBUTIONS)}")
         if self.lam <= 0:
             raise MovierecError("lam must be positive")
         if self.negative_weight < 0:

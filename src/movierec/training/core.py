@@ -26,6 +26,7 @@ from movierec.training.autoencoder import fit_autoencoder
 from movierec.training.blend import fit_blend
 from movierec.training.closed_form import fit_closed_form
 from movierec.training.config import TrainConfig, TrainResult
+from movierec.training.distribute import check_distribution, process_shard
 from movierec.training.keras_fit import fit_keras
 
 __all__ = ["EncodedSplit", "fit"]
@@ -59,6 +60,7 @@ def fit(
         verbose: Keras verbosity; ``None`` picks a progress bar on a terminal and one line
             per epoch otherwise.
     """
+    check_distribution(config)
     trainer = _TRAINERS[model_spec(config.model).trainer]
     return trainer(config, train_pairs, train_ratings, val_pairs, val_ratings,
                    n_users=n_users, n_movies=n_movies, rating_range=rating_range,
@@ -106,10 +108,19 @@ class EncodedSplit:
         split = random_split(dataset.ratings, test_size=test_size, seed=seed)
         return cls.from_dataset(dataset, split, split_seed=seed, test_size=test_size)
 
-    def fit(self, config: TrainConfig, verbose: int | None = None) -> TrainResult:
-        """Train ``config`` on this split's training part, validating on its test part."""
+    def fit(self, config: TrainConfig, verbose: int | None = None, *,
+            shard: bool = False) -> TrainResult:
+        """Train ``config`` on this split's training part, validating on its test part.
+
+        With ``shard`` (a multi-process job) this process trains on its own shard of the
+        training part (:func:`movierec.training.distribute.process_shard`).
+        """
+        pairs, ratings = self.train_pairs, self.train_ratings
+        if shard:
+            rows = process_shard(len(pairs))
+            pairs, ratings = pairs[rows], ratings[rows]
         return fit(
-            config, self.train_pairs, self.train_ratings, self.test_pairs, self.test_ratings,
+            config, pairs, ratings, self.test_pairs, self.test_ratings,
             n_users=len(self.encoders.users), n_movies=len(self.encoders.movies),
             rating_range=self.rating_range, verbose=verbose,
         )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -19,6 +21,7 @@ from movierec.errors import MovierecError
 from movierec.measure import measure
 from movierec.models import build_model, model_spec, predict_ratings, training_targets
 from movierec.models.sparse import SparseAdagrad, sparse_updates_supported, use_sparse_updates
+from movierec.training import distribute
 from movierec.training.config import TrainConfig, TrainResult
 
 __all__ = ["fit_keras"]
@@ -30,11 +33,12 @@ class _RatingMetrics(keras.callbacks.Callback):
     It must run before EarlyStopping and History read the logs, so it is listed first.
     """
 
-    def __init__(self, pairs: np.ndarray, ratings: np.ndarray, batch_size: int) -> None:
+    def __init__(self, pairs: np.ndarray, ratings: np.ndarray,
+                 predict: Callable[[np.ndarray], np.ndarray]) -> None:
         super().__init__()
         self.pairs = pairs
         self.ratings = ratings
-        self.batch_size = batch_size
+        self.predict = predict
         self._started = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -54,9 +58,8 @@ class _RatingMetrics(keras.callbacks.Callback):
             keras.ops.convert_to_numpy(self.model.optimizer.iterations.value)
         seconds = time.perf_counter() - self._started
         if logs is not None and len(self.pairs):
-            predicted = predict_ratings(self.model, self.pairs, batch_size=self.batch_size)
-            logs["val_rmse"] = metrics.rmse(self.ratings, predicted)
-            logs["val_mae"] = metrics.mae(self.ratings, predicted)
+            predicted = self.predict(self.pairs)
+            logs["val_rmse"], logs["val_mae"] = _rmse_mae(self.ratings, predicted)
         if logs is not None:
             logs["seconds"] = seconds
             logs["fit_seconds"] = self._trained or seconds  # without the validation passes
@@ -98,53 +101,93 @@ def fit_keras(
             f"the best preset's factor models) needs the JAX backend, and Keras is running "
             f"on {keras.backend.backend()!r}; unset KERAS_BACKEND (movierec defaults to "
             "JAX) or train without that preset (plain Adam runs on every backend)")
-    model = build_model(
-        config.model, n_users, n_movies, factors=config.factors,
-        l2=0.0 if sparse else config.l2,  # sparse: l2 is a per-rating penalty of the step
-        rating_range=rating_range, seed=config.seed,
-    )
-    if sparse:
-        model.compile(optimizer=SparseAdagrad(config.learning_rate), loss=spec.loss)
-        use_sparse_updates(model, l2=config.l2, bias_l2=config.bias_l2)
-    else:
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=spec.loss)
+    kind = config.distribution
+    distributed = kind != "none"
+    processes = distribute.process_count() if distributed else 1
+    # Each process feeds its local part of every global batch; a part splits evenly over
+    # the process's devices, so its row count (the last batch's too) is a multiple of them.
+    local_devices = _local_devices() if distributed else 1
+    n_dropped = len(train_pairs) % local_devices
+    if processes > 1:  # the processes' steps must line up: trim all to the shortest shard
+        shortest = distribute.smallest_across_processes(len(train_pairs))
+        n_dropped = len(train_pairs) - (shortest - shortest % local_devices)
+    if n_dropped:
+        train_pairs, train_ratings = train_pairs[:-n_dropped], train_ratings[:-n_dropped]
+    # Keras' own validation pass is a distributed step too: as many rows in every process
+    n_val_keras = (distribute.smallest_across_processes(len(val_pairs)) if processes > 1
+                   else len(val_pairs))
+    n_val_keras -= n_val_keras % local_devices
     eval_batch = config.batch_size if spec.batch_dependent else max(config.batch_size, 8192)
-    callbacks: list[keras.callbacks.Callback] = [
-        _RatingMetrics(val_pairs, val_ratings, eval_batch)
-    ]
-    if config.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_rmse", mode="min", patience=config.early_stopping,
-            restore_best_weights=True,
-        ))
-    if config.learning_rate_decay != 1.0:
-        decay = config.learning_rate_decay
-        callbacks.append(keras.callbacks.LearningRateScheduler(
-            lambda epoch, rate: rate if epoch == 0 else rate * decay
-        ))
-    x, y = train_pairs, training_targets(spec, train_ratings, rating_range)
-    if hasattr(model, "training_examples"):  # e.g. autorec trains on whole movies, not pairs
-        x, y = model.training_examples(x, y)
-    with measure() as cost:
-        keras_history = model.fit(
-            x,
-            y,
-            validation_data=((val_pairs, training_targets(spec, val_ratings, rating_range))
-                             if validate else None),
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            shuffle=True,
-            callbacks=callbacks,
-            verbose=_verbosity(verbose),
+    eval_batch = -(-eval_batch // local_devices) * local_devices
+    with distribute.distribution_scope(kind):
+        model = build_model(
+            config.model, distribute.padded_rows(n_users, kind),
+            distribute.padded_rows(n_movies, kind), factors=config.factors,
+            l2=0.0 if sparse else config.l2,  # sparse: l2 is a per-rating penalty of the step
+            rating_range=rating_range, seed=config.seed,
         )
+        if sparse:
+            model.compile(optimizer=SparseAdagrad(config.learning_rate), loss=spec.loss)
+            use_sparse_updates(model, l2=config.l2, bias_l2=config.bias_l2)
+        else:
+            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                          loss=spec.loss)
+
+        def predict(pairs: np.ndarray) -> np.ndarray:
+            if processes == 1:
+                return predict_ratings(model, pairs, batch_size=eval_batch)
+            # several processes: the weights span them all, and Keras' predict would return
+            # a global array; score a gathered copy on this process instead
+            host = distribute.host_copy(model, config, n_users, n_movies, rating_range,
+                                        spec.loss)
+            with distribute.no_distribution():
+                return predict_ratings(host, pairs, batch_size=eval_batch)
+
+        callbacks: list[keras.callbacks.Callback] = [
+            _RatingMetrics(val_pairs, val_ratings, predict)
+        ]
+        if config.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_rmse", mode="min", patience=config.early_stopping,
+                restore_best_weights=True,
+            ))
+        if config.learning_rate_decay != 1.0:
+            decay = config.learning_rate_decay
+            callbacks.append(keras.callbacks.LearningRateScheduler(
+                lambda epoch, rate: rate if epoch == 0 else rate * decay
+            ))
+        x, y = train_pairs, training_targets(spec, train_ratings, rating_range)
+        if hasattr(model, "training_examples"):  # e.g. autorec trains on whole movies
+            x, y = model.training_examples(x, y)
+            if distributed:  # whole movies, not pairs: their count splits over the devices
+                keep = len(x) - len(x) % local_devices
+                x, y = x[:keep], y[:keep]
+        keras_val = (val_pairs[:n_val_keras],
+                     training_targets(spec, val_ratings[:n_val_keras], rating_range))
+        with measure() as cost:
+            keras_history = model.fit(
+                x,
+                y,
+                validation_data=keras_val if validate and n_val_keras else None,
+                # a process feeds its share of the global batch
+                batch_size=config.batch_size // processes,
+                epochs=config.epochs,
+                shuffle=True,
+                callbacks=callbacks,
+                verbose=_verbosity(verbose),
+            )
+        final = predict(val_pairs) if validate else None
+    if kind == "model" or processes > 1:
+        # what is saved: one host's copy, without the padding rows of sharded tables
+        model = distribute.host_copy(model, config, n_users, n_movies, rating_range,
+                                     spec.loss)
     history = _history_rows(keras_history.history)
     scores: dict[str, float] = {}
-    if validate:
-        final = predict_ratings(model, val_pairs, batch_size=eval_batch)
-        scores = {"rmse": metrics.rmse(val_ratings, final),
-                  "mae": metrics.mae(val_ratings, final),
+    if final is not None:
+        rmse, mae = _rmse_mae(val_ratings, final)
+        scores = {"rmse": rmse, "mae": mae,
                   "final_epoch_rmse": history[-1]["val_rmse"], **_best_epoch(history)}
-    result_metrics = {
+    result_metrics: dict[str, Any] = {
         "validation": validate,
         **scores,
         "epochs_run": len(history),
@@ -158,7 +201,27 @@ def fit_keras(
         "n_validation": len(val_pairs),
         "eval_batch_size": eval_batch,
     }
+    if distributed:
+        result_metrics.update(distribution=kind, devices=distribute.device_count(),
+                              processes=processes, n_dropped_for_devices=n_dropped)
     return TrainResult(model=model, config=config, history=history, metrics=result_metrics)
+
+
+def _rmse_mae(ratings: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """RMSE and MAE; in a multi-process job over every process's held-out ratings together
+    (each process holds its own, or all hold the same ones)."""
+    if distribute.process_count() == 1:
+        return metrics.rmse(ratings, predicted), metrics.mae(ratings, predicted)
+    error = np.asarray(predicted, np.float64) - np.asarray(ratings, np.float64)
+    sse, sae, n = distribute.sum_across_processes(
+        [float(np.sum(error ** 2)), float(np.sum(np.abs(error))), float(len(error))])
+    return math.sqrt(sse / n), sae / n
+
+
+def _local_devices() -> int:
+    import jax
+
+    return int(jax.local_device_count())
 
 
 def _verbosity(verbose: int | None) -> int:
