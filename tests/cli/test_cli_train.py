@@ -114,6 +114,8 @@ def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,
     ("ials", ["--factors", "8", "--reg", "10", "--alpha", "4", "--epochs", "5"], ("reg", 10.0)),
     ("mult-dae", ["--factors", "16", "--epochs", "10", "--batch-size", "16",
                   "--learning-rate", "0.01", "--dropout", "0.3"], ("dropout", 0.3)),
+    ("mult-vae", ["--factors", "16", "--epochs", "10", "--batch-size", "16",
+                  "--learning-rate", "0.01"], ("learning_rate", 0.01)),
 ])
 def test_the_other_ranking_models_train_evaluate_and_recommend(
         ratings_file: Path, tmp_path: Path, model: str, options: list[str],
