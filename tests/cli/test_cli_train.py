@@ -144,3 +144,10 @@ def test_the_other_ranking_models_train_evaluate_and_recommend(
     top = answer["recommendations"][:3]
     assert all("score" in row and "predicted_rating" not in row for row in top)
     assert all(int(row["movie_id"]) % 2 == 0 for row in top), top
+    # Side by side with a rating model (whose validation curve is the only one drawn).
+    compared = runner.invoke(app, ["compare", "--ratings", str(ratings_file), "--models",
+                                   f"{model},dot-bias", "--epochs", "2", "--out",
+                                   str(tmp_path / "cmp"), "--quiet"])
+    assert compared.exit_code == 0, compared.output
+    rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["models"]
+    assert rows[0]["name"] == model and rows[0]["rmse"] is None and rows[0]["ranking"]
