@@ -205,7 +205,10 @@ def _fit_baseline(name: str, data: EncodedSplit) -> ComparisonRow:
 def write_comparison(rows: list[ComparisonRow], out: Path, context: dict[str, Any]) -> None:
     """Write ``comparison.json`` and the two figures into ``out``."""
     write_json(out / "comparison.json", {**context, "models": [asdict(row) for row in rows]})
-    plot_validation_curves({row.name: row.history for row in rows if row.history},
+    # Validation RMSE per epoch: rating models only (mult-dae's epochs have validation
+    # NDCG@10 instead, ials and ease have no epochs).
+    plot_validation_curves({row.name: row.history for row in rows
+                            if row.history and all("val_rmse" in r for r in row.history)},
                            out / "validation_curves.png")
     plot_rmse_bars({row.name: row.rmse for row in rows if row.rmse is not None},
                    out / "rmse.png")

@@ -134,6 +134,8 @@ def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,
     ("ials", ["--factors", "8", "--reg", "10", "--alpha", "4", "--epochs", "5"], ("reg", 10.0)),
     ("mult-dae", ["--factors", "16", "--epochs", "10", "--batch-size", "16",
                   "--learning-rate", "0.01", "--dropout", "0.3"], ("dropout", 0.3)),
+    ("mult-vae", ["--factors", "16", "--epochs", "10", "--batch-size", "16",
+                  "--learning-rate", "0.01"], ("learning_rate", 0.01)),
 ])
 def test_the_other_ranking_models_train_evaluate_and_recommend(
         ratings_file: Path, tmp_path: Path, model: str, options: list[str],
@@ -163,6 +165,13 @@ def test_the_other_ranking_models_train_evaluate_and_recommend(
     top = answer["recommendations"][:3]
     assert all("score" in row and "predicted_rating" not in row for row in top)
     assert all(int(row["movie_id"]) % 2 == 0 for row in top), top
+    # Side by side with a rating model (whose validation curve is the only one drawn).
+    compared = runner.invoke(app, ["compare", "--ratings", str(ratings_file), "--models",
+                                   f"{model},dot-bias", "--epochs", "2", "--out",
+                                   str(tmp_path / "cmp"), "--quiet"])
+    assert compared.exit_code == 0, compared.output
+    rows = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["models"]
+    assert rows[0]["name"] == model and rows[0]["rmse"] is None and rows[0]["ranking"]
 
 
 def test_preset_rank_on_train_and_compare(ratings_file: Path, tmp_path: Path) -> None:
