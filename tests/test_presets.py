@@ -109,12 +109,23 @@ def test_rank_trains_a_ranking_model_with_validated_settings():
     assert (ml100k.lam, ml100k.negative_weight, ml100k.popularity_exponent) == (300.0, 0.3, 0.2)
     assert resolve_preset("rank", "my-ratings.csv", n_ratings=50_000) == \
         resolve_preset("rank", "small")
-    assert "large" in preset.unavailable
+    assert not preset.unavailable
+    # Every ranking model has its own validated entry, not the fast path's "*" settings.
+    for name in rankers:
+        config = resolve_preset("rank", "latest-small", model=name)
+        assert config.model == name
+        if model_spec(name).trainer == "autoencoder":  # trained by Keras with Adam
+            assert config.optimizer == "adam"
+    dae = resolve_preset("rank", "latest-small", model="mult-dae")
+    assert (dae.factors, dae.epochs, dae.batch_size, dae.optimizer) == (200, 42, 128, "adam")
+    assert resolve_preset("rank", "100k", model="mult-dae").epochs == 25
 
 
-def test_rank_refuses_large_data_unless_a_model_is_named():
-    with pytest.raises(MovierecError, match=r"ease.*dot-bias"):
-        resolve_preset("rank", "25m", n_ratings=25_000_000)
+def test_rank_trains_ials_on_large_data():
+    """ease's dense matrices do not fit a large release; ials has no items x items matrix."""
+    config = resolve_preset("rank", "25m", n_ratings=25_000_000)
+    assert config.model == "ials"
+    assert (config.factors, config.epochs, config.reg, config.alpha) == (64, 8, 50.0, 8.0)
     named = resolve_preset("rank", "25m", model="dot-bias", n_ratings=25_000_000)
     assert named == resolve_preset("fast", "25m", model="dot-bias", n_ratings=25_000_000)
 

@@ -122,10 +122,13 @@ def compare_rankers(
     out: Path | None = None,
     verbose: int | None = None,
     on_row: Any = None,
+    max_epochs: int | None = None,
 ) -> tuple[list[ComparisonRow], dict[str, str]]:
     """Every ranking model (registry group ``"ranking"``) trained on ``data`` with
     ``preset``'s settings for the dataset, beside the rows of ``others`` that rank (e.g.
     popularity and the rating models of an earlier :func:`compare` on the same split).
+    ``max_epochs`` caps the epochs (sweeps) of the models that train in epochs, for a
+    quick look (``movierec demo --epochs 1``); closed-form models are solved as always.
 
     A ranking model that cannot train here (a preset or the model refusing the dataset, e.g.
     ease on a catalogue too large for its dense matrices) is left out, with its reason.
@@ -138,8 +141,11 @@ def compare_rankers(
     base = TrainConfig()
     for name in model_names(group="ranking"):
         try:
-            configs[name] = resolve_preset(preset, dataset.name, model=name, base=base,
-                                           n_ratings=dataset.n_ratings)
+            config = resolve_preset(preset, dataset.name, model=name, base=base,
+                                    n_ratings=dataset.n_ratings)
+            if max_epochs is not None and config.epochs > max_epochs:
+                config = replace(config, epochs=max_epochs)
+            configs[name] = config
         except MovierecError as error:
             skipped[name] = str(error)
     rows = []

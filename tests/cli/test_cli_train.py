@@ -198,3 +198,15 @@ def test_preset_rank_on_train_and_compare(ratings_file: Path, tmp_path: Path) ->
     assert saved["preset"] == "rank"
     assert saved["train_by_model"]["ease"]["lam"] == 300.0
     assert saved["train_by_model"]["dot-bias"]["optimizer"] == "sparse-adagrad"
+
+
+def test_explicit_ials_settings_win_over_preset_rank(ratings_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ials"
+    result = CliRunner().invoke(app, ["train", "--ratings", str(ratings_file), "--preset",
+                                      "rank", "--model", "ials", "--reg", "7", "--epochs",
+                                      "2", "--factors", "4", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert (train["model"], train["reg"], train["epochs"], train["factors"]) == \
+        ("ials", 7.0, 2, 4)
+    assert train["alpha"] == 8.0  # the preset's, as it was not given

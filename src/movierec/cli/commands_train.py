@@ -36,7 +36,8 @@ PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (lar
                "explicitly still win.")
 # CLI parameter -> TrainConfig field, for options a preset must not override when given.
 _CONFIG_OPTIONS = ("model", "epochs", "batch_size", "learning_rate", "factors", "l2", "seed",
-                   "early_stopping", "lam", "negative_weight", "popularity_exponent")
+                   "early_stopping", "lam", "negative_weight", "popularity_exponent", "reg",
+                   "alpha", "dropout")
 
 
 def _explicit(ctx: typer.Context) -> set[str]:
@@ -277,9 +278,12 @@ def _progress_line(row) -> str:
 
 
 def demo_command(
+    ctx: typer.Context,
     dataset: DatasetOption = None,
     data_dir: DataDirOption = None,
-    epochs: int = typer.Option(5, help="Epochs for every model (tutorial: 5)."),
+    epochs: int = typer.Option(
+        5, help="Epochs for the tutorial's models (tutorial: 5); given explicitly, it also "
+        "caps the ranking models' epochs in step 4 (otherwise --preset rank's)."),
     out: Path = typer.Option(Path("runs/demo"), help="Folder for runs and figures."),
     seed: int = typer.Option(42, help="Seed for weights, shuffling and the demo user."),
 ) -> None:
@@ -306,10 +310,12 @@ def demo_command(
     console.rule(f"[bold]3. Top 10 unseen movies for user {user} from the best model, "
                  f"{best.name}")
     print_user_recommendations(Path(best.run_dir), user.item(), k=10)
-    _demo_rankers(data, rows, out / "ranking", user.item())
+    _demo_rankers(data, rows, out / "ranking", user.item(),
+                  max_epochs=epochs if "epochs" in _explicit(ctx) else None)
 
 
-def _demo_rankers(data: Dataset, rows: list, out: Path, user) -> None:
+def _demo_rankers(data: Dataset, rows: list, out: Path, user,
+                  max_epochs: int | None = None) -> None:
     """The demo's step 4: the ranking models (``--preset rank``) against popularity and the
     rating models of step 2, then the best ranker's top 10 for the same user."""
     from movierec.cli.commands_recommend import print_user_recommendations
@@ -318,7 +324,7 @@ def _demo_rankers(data: Dataset, rows: list, out: Path, user) -> None:
     console.rule("[bold]4. Beyond the tutorial: models that rank, against popularity and "
                  "the rating models")
     ranked, skipped = compare_rankers(data, EncodedSplit.random(data, 0.1, 42), rows, out=out,
-                                      verbose=0)
+                                      verbose=0, max_epochs=max_epochs)
     for name, reason in skipped.items():
         console.print(f"[yellow]{name} left out:[/] {reason}", highlight=False)
     console.print(comparison_tables(ranked, title=f"on {data.name}")[1])
