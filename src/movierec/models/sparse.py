@@ -4,9 +4,8 @@ Keras' ``fit`` differentiates the loss with respect to every weight, so an ``Emb
 gradient is a table-sized array that is zero except on the rows the batch used, and Adam
 then updates every row of every table, its two moment tables included, on every step. On
 latest-small (10k movies) that is cheap; at the 25M scale (160k users, 59k movies, 50
-factors: 11M weights) it dominates: measured on 2 cores (``python -m benchmarks.step_cost``
-via ``benchmarks.run``), a dense Adam step costs ~65 ms whatever the batch, against ~6 ms
-for this step at 8192 ratings per step.
+factors: 11M weights) it dominates, an order of magnitude above this step's cost
+(``python -m benchmarks.step_cost``; figures in ``benchmarks/results/``).
 
 :class:`SparseAdagrad` with :func:`use_sparse_updates` trains the factor tables the way
 matrix-factorization SGD does, but in large compiled batches:

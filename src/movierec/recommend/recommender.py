@@ -244,8 +244,8 @@ class Recommender:
         """Score every known user once and keep the table, if it has at most ``max_cells``.
 
         Afterwards a known user's scores are a row lookup: what a service wants from a
-        model that is slow to score, such as a blend (about 5 ms per latest-small user
-        with seven members, 3 s for the whole table). Returns whether the table was kept.
+        model that is slow to score, such as a blend (each of its members scores every
+        user). Returns whether the table was kept.
         """
         if self.n_users * self.n_movies > max_cells:
             return False

@@ -283,9 +283,8 @@ class NumpyScorer:
         """``(n, n_movies)`` raw scores of every movie for ``n`` user vectors and biases.
 
         User rows that are mostly zeros (``ease``'s ``W``: a user's rated movies out of the
-        whole catalogue) are multiplied as a sparse matrix, which on latest-small takes a
-        third of the dense product's time for all users and a user's row from about 10 ms
-        to well under 1 ms.
+        whole catalogue) are multiplied as a sparse matrix, several times faster than the
+        dense product (``benchmarks/results/ranking.md`` has the all-users time).
         """
         if self.weights.is_mlp:
             return self._mlp_rows(user_vectors)

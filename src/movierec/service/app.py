@@ -5,14 +5,14 @@
 
 Where scoring runs: the endpoints are ``async``. Warm-up times each kind of scoring (a known
 user's recommendations, a new user's, similar movies), and the kinds cheaper than
-``inline_ms`` run on the event loop itself: on latest-small one user scores in about 0.1 ms,
-less than the two thread hops and GIL hand-offs a worker thread costs (moving them inline
-took 8 clients on 2 cores from about 1,300 to 2,800 requests/s and p99 from 12 ms to 4 ms).
+``inline_ms`` run on the event loop itself: on a small catalogue one user scores in less
+time than the two thread hops and GIL hand-offs a worker thread costs (the README's service
+section has the measured gain).
 Slower kinds (large catalogues; a blend's new users, folded into every member) run in the
 thread pool, so that one request's scoring never holds up the others; so do title search
 and predictions, whose cost grows with the request.
 Known users' scores are computed once at start where the users x movies table fits in
-memory, which is what makes a blend (about 5 ms per user to score) as fast to serve.
+memory, which is what makes a blend (slow to score: every member scores) as fast to serve.
 
 Unknown user or movie ids answer 404 with a message naming the id (a user's
 recommendations with ``?fallback=popular`` answer popular movies instead, labelled as a

@@ -11,8 +11,9 @@ def limit_blas_threads(threads: int = 1) -> bool:
 
     The service scores many small requests at once, each in a worker thread. A
     multithreaded BLAS starts its own threads for every product, and the two kinds of
-    threads fight over the cores: on 2 cores with 8 concurrent clients, p99 latency fell
-    from about 300 ms to about 40 ms with one BLAS thread. ``movierec serve`` calls this.
+    threads fight over the cores: with one BLAS thread the p99 latency of concurrent clients
+    falls several-fold (the README's service section has the figures). ``movierec serve``
+    calls this.
 
     Uses threadpoolctl when it is installed, else OpenBLAS's own setter through ctypes
     (numpy's wheels bundle OpenBLAS). Returns whether a limit was applied; where neither
