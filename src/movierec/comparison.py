@@ -21,7 +21,7 @@ import numpy as np
 from rich.table import Table
 
 from movierec import metrics
-from movierec.atomic import write_json
+from movierec.atomic import atomic_directory, write_json
 from movierec.data import Dataset, check_rankable
 from movierec.errors import MovierecError
 from movierec.evaluation import (
@@ -79,7 +79,7 @@ def expand_model_names(names: list[str]) -> list[str]:
 def compare(
     dataset: Dataset,
     data: EncodedSplit,
-    names: list[str],
+    names: Sequence[str],
     base_config: TrainConfig,
     out: Path | None = None,
     verbose: int | None = None,
@@ -95,7 +95,7 @@ def compare(
     """
     check_rankable(dataset.name, data.test_ratings, RELEVANCE_THRESHOLD)
     rows = []
-    expanded = expand_model_names(names)
+    expanded = expand_model_names(list(names))
     ranking_only = [name for name in expanded if name in RANKING_BASELINES]
     if ranking_only:
         reports = baseline_ranking_reports(data.split, data.encoders, K, RELEVANCE_THRESHOLD)
@@ -206,6 +206,30 @@ def _fit_baseline(name: str, data: EncodedSplit) -> ComparisonRow:
         mae=metrics.mae(data.test_ratings, predicted), train_seconds=seconds,
         parameters=int(n_parameters), ranking=ranking,
     )
+
+
+def compare_and_save(
+    dataset: Dataset,
+    data: EncodedSplit,
+    names: Sequence[str],
+    base_config: TrainConfig,
+    out: Path,
+    context: dict[str, Any],
+    *,
+    verbose: int | None = None,
+    on_row: Any = None,
+    configs: Mapping[str, TrainConfig] | None = None,
+) -> list[ComparisonRow]:
+    """:func:`compare`, with every run, ``comparison.json`` and the figures written to
+    ``out`` as one folder, atomically: a model failing part-way (or a killed process)
+    leaves the previous comparison folder, or none, never a partial one."""
+    with atomic_directory(out) as tmp:
+        rows = compare(dataset, data, names, base_config, out=tmp, verbose=verbose,
+                       on_row=on_row, configs=configs)
+        rows = [replace(row, run_dir=str(out / Path(row.run_dir).relative_to(tmp)))
+                if row.run_dir else row for row in rows]
+        write_comparison(rows, tmp, context)
+    return rows
 
 
 def write_comparison(rows: list[ComparisonRow], out: Path, context: dict[str, Any]) -> None:

@@ -9,7 +9,9 @@ import pytest
 from helpers import synthetic_ratings
 from typer.testing import CliRunner
 
+import movierec.comparison as comparison_module
 from movierec.cli import app, main
+from movierec.errors import MovierecError
 from movierec.models import model_names
 
 
@@ -46,6 +48,33 @@ def test_compare_writes_json_and_figures(ratings_file: Path, tmp_path: Path) -> 
     assert (out / "validation_curves.png").stat().st_size > 0
     assert (out / "rmse.png").stat().st_size > 0
     assert (out / "dot-bias" / "model.keras").exists()
+    assert comparison["models"][0]["run_dir"] == str(out / "dot-bias")  # not a temporary path
+
+
+def test_a_model_failing_part_way_leaves_the_previous_comparison(
+        ratings_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """compare writes its folder as one: dot trains and is saved, then dot-bias fails, and
+    the previous comparison is still there, whole, with no partial folder beside it."""
+    out = tmp_path / "cmp"
+    args = ["compare", "--ratings", str(ratings_file), "--epochs", "1", "--out", str(out),
+            "--quiet", "--models"]
+    assert CliRunner().invoke(app, [*args, "dot"]).exit_code == 0
+    before = (out / "comparison.json").read_text()
+    dot_run = (out / "dot").stat().st_ino
+    fit = comparison_module._fit_keras
+
+    def fit_then_fail(name, *rest):
+        if name == "dot-bias":
+            raise MovierecError("dot-bias failed on purpose")
+        return fit(name, *rest)
+
+    monkeypatch.setattr(comparison_module, "_fit_keras", fit_then_fail)
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "dot,dot-bias"])
+    assert exit_.value.code == 2 and "failed on purpose" in capsys.readouterr().err
+    assert (out / "comparison.json").read_text() == before
+    assert (out / "dot").stat().st_ino == dot_run  # the earlier run, not the new dot run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp", "ratings.csv"]
 
 
 def test_unknown_model_is_a_clear_error(ratings_file: Path, capsys) -> None:

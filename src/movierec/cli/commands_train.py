@@ -250,19 +250,18 @@ def run_comparison(dataset: Dataset, names: list[str], base: TrainConfig, *, spl
                    out: Path, quiet: bool, configs: dict | None = None,
                    preset: str | None = None) -> list:
     """Compare ``names`` on the tutorial's split of ``dataset``; print and save the results."""
-    from movierec.comparison import compare, comparison_tables, write_comparison
+    from movierec.comparison import compare_and_save, comparison_tables
 
     encoded = EncodedSplit.random(dataset, 0.1, split_seed)
-    rows = compare(
-        dataset, encoded, names, base, out=out, verbose=_verbosity(quiet),
-        on_row=lambda row: console.print(_progress_line(row), highlight=False),
-        configs=configs,
-    )
     context = {"dataset": dataset.name, "split": encoded.split.name, "train": base.to_dict()}
     if preset:
         context.update(preset=preset,
                        train_by_model={k: c.to_dict() for k, c in (configs or {}).items()})
-    write_comparison(rows, out, context)
+    rows = compare_and_save(
+        dataset, encoded, names, base, out, context, verbose=_verbosity(quiet),
+        on_row=lambda row: console.print(_progress_line(row), highlight=False),
+        configs=configs,
+    )
     for table in comparison_tables(rows, title=f"on {dataset.name} ({encoded.split.name} "
                                    "split, validation part)"):
         console.print(table)
