@@ -34,11 +34,19 @@ import pandas as pd
 import movierec.models  # noqa: F401  (registers the model classes for deserialization)
 from movierec import __version__
 from movierec.atomic import atomic_directory, write_json
-from movierec.data import Dataset
+from movierec.data import Dataset, get_release
+from movierec.data.cache import CACHED_RELEASES
 from movierec.encoding import Encoders
 from movierec.errors import DataError, MovierecError
 from movierec.plots import plot_loss_curves
-from movierec.training import EncodedSplit, TrainConfig, TrainMetrics, TrainResult
+from movierec.training import (
+    EncodedSplit,
+    TrainConfig,
+    TrainMetrics,
+    TrainResult,
+    distribute,
+    shards,
+)
 
 MODEL_FILE = "model.keras"
 RUN_FORMAT = 1
@@ -296,3 +304,54 @@ def _read_json(path: Path, kind: type) -> Any:
         raise MovierecError(f"{path} is damaged: it holds a JSON {type(value).__name__}, not "
                             f"{wanted}; {_RETRAIN}")
     return value
+
+
+# -- training jobs: one process, or several, to a saved run -----------------------------------
+
+
+def process_shard(dataset: str | None, data_dir: str | Path | None, *, test_size: float,
+                  split_seed: int) -> tuple[Dataset, EncodedSplit] | None:
+    """This process's shard of a big release, split and encoded, when this process is one
+    of several (:func:`movierec.training.distribute.initialize_processes`) training on a
+    release read through the Parquet cache (1m ... 32m); None otherwise (one process, or
+    users' own files, which every process reads whole)."""
+    if dataset is None or distribute.process_count() == 1:
+        return None
+    if get_release(dataset).name not in CACHED_RELEASES:
+        return None
+    return shards.shard_split(dataset, data_dir, test_size=test_size, split_seed=split_seed,
+                              index=distribute.process_index(),
+                              count=distribute.process_count())
+
+
+def total_ratings(dataset: Dataset, encoded: EncodedSplit | None) -> int:
+    """The ratings of the whole job: ``dataset``'s, times the shards when it is one shard
+    (what a preset's large/small choice looks at)."""
+    count = int(encoded.split_params.get("shards", 1)) if encoded is not None else 1
+    return count * dataset.n_ratings
+
+
+def train_and_save(config: TrainConfig, dataset: Dataset, out: str | Path, *,
+                   encoded: EncodedSplit | None = None, test_size: float = 0.1,
+                   split_seed: int = 42, data_dir: str | Path | None = None,
+                   verbose: int | None = None) -> tuple[TrainResult, Path | None]:
+    """Train ``config`` on ``dataset``'s random split and save the run to ``out``.
+
+    In a multi-process job every process calls this with the same arguments: each trains
+    on its own shard (``encoded`` from :func:`process_shard` on a cached release, else
+    every N-th training rating), the processes end with the same weights, and process 0
+    alone writes the run, which holds every shard's ratings. Returns the result and the
+    run directory (None on the other processes).
+    """
+    sharded = encoded is not None and encoded.split.name == shards.SHARDED_SPLIT
+    if encoded is None:
+        encoded = EncodedSplit.random(dataset, test_size, split_seed)
+    several = distribute.process_count() > 1
+    result = encoded.fit(config, verbose=verbose, shard=several and not sharded)
+    if distribute.process_index() != 0:
+        return result, None
+    if sharded:  # process 0 saves every shard's training and held-out ratings
+        dataset, encoded = shards.whole_split(dataset.name, data_dir, test_size=test_size,
+                                              split_seed=split_seed,
+                                              count=distribute.process_count())
+    return result, save_run(out, result, encoded, dataset)

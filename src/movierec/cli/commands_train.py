@@ -113,7 +113,7 @@ def train_command(
         "(default: $KERAS_DISTRIBUTION_PROCESS_ID)."),
 ) -> None:
     """Train one model and save a run directory (model, encoders, history, metrics, plot)."""
-    from movierec.runs import save_run
+    from movierec.runs import process_shard, total_ratings, train_and_save
     from movierec.training.distribute import (
         initialize_processes,
         multi_process_requested,
@@ -121,8 +121,8 @@ def train_command(
         process_index,
     )
 
-    multi = multi_process_requested(coordinator, num_processes)
-    if multi:  # before anything touches a JAX device: it fixes the device list
+    if multi_process_requested(coordinator, num_processes):
+        # before anything touches a JAX device: it fixes the device list
         initialize_processes(coordinator, num_processes, process_id)
         if distribution == "none":
             distribution = "data"
@@ -132,25 +132,16 @@ def train_command(
         lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
         reg=reg, alpha=alpha, dropout=dropout, distribution=distribution,
     )
-    release = dataset if multi and ratings is None and dataset is not None \
-        and _cached_release(dataset) else None
-    sharded = release is not None
-    if release is not None:  # each process reads only its own shard of the Parquet cache
-        from movierec.training.shards import shard_split
-
-        data, encoded = shard_split(release, data_dir, test_size=test_size,
-                                    split_seed=split_seed, index=process_index(),
-                                    count=process_count())
-    else:
-        data = load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
-                         timestamp_col)
-    n_ratings = (int(encoded.split_params.get("shards", 1)) * data.n_ratings if sharded
-                 else data.n_ratings)
+    shard = process_shard(dataset, data_dir, test_size=test_size, split_seed=split_seed) \
+        if ratings is None else None
+    data, encoded = shard if shard is not None else (
+        load_data(dataset, ratings, movies, data_dir, user_col, item_col, rating_col,
+                  timestamp_col), None)
     if preset:
         from movierec.presets import resolve_preset
 
         config = resolve_preset(preset, data.name, base=config, keep=_explicit(ctx),
-                                n_ratings=n_ratings)
+                                n_ratings=total_ratings(data, encoded))
         model = config.model
         config = replace(config, distribution=distribution)
     if test_size == 0 and config.early_stopping:
@@ -158,31 +149,16 @@ def train_command(
             "--early-stopping needs validation ratings to monitor, and --test-size 0 holds "
             "none out; drop --early-stopping and pass --epochs (e.g. the best epoch of a "
             "validated run)")
-    if not sharded:
-        encoded = EncodedSplit.random(data, test_size, split_seed)
-    if multi and not sharded:  # each process trains on its own shard of the training part
-        result = encoded.fit(config, verbose=_verbosity(quiet), shard=True)
-    else:
-        result = encoded.fit(config, verbose=_verbosity(quiet))
-    if process_index() != 0:  # process 0 writes the run; the others hold the same weights
+    result, run_dir = train_and_save(config, data, out or Path("runs") / model,
+                                     encoded=encoded, test_size=test_size,
+                                     split_seed=split_seed, data_dir=data_dir,
+                                     verbose=_verbosity(quiet))
+    if run_dir is None:  # process 0 writes the run; the others hold the same weights
         console.print(f"{model}: process {process_index()} of {process_count()} done; "
                       "process 0 writes the run", highlight=False)
         return
-    if release is not None:  # the run holds every shard's training and held-out ratings
-        from movierec.training.shards import whole_split
-
-        data, encoded = whole_split(release, data_dir, test_size=test_size,
-                                    split_seed=split_seed, count=process_count())
-    run_dir = save_run(out or Path("runs") / model, result, encoded, data)
     console.print(f"{model}: {_summary(result.train_metrics)}; saved to {run_dir}",
                   highlight=False, soft_wrap=True)
-
-
-def _cached_release(name: str) -> bool:
-    from movierec.data import get_release
-    from movierec.data.cache import CACHED_RELEASES
-
-    return get_release(name).name in CACHED_RELEASES
 
 
 def _summary(m: TrainMetrics) -> str:
