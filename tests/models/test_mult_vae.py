@@ -13,6 +13,9 @@ from movierec.recommend.scoring import NumpyScorer, ScoringWeights
 from movierec.training import TrainConfig
 from movierec.training.core import fit
 
+# Rerun on PyTorch and TensorFlow by scripts/test.sh: the model must be backend-agnostic.
+pytestmark = pytest.mark.backend
+
 # Not marked ``backend``: torch is not installed where these were written, so they have not
 # been run on the PyTorch leg yet.
 
