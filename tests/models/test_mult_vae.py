@@ -16,9 +16,6 @@ from movierec.training.core import fit
 # Rerun on PyTorch and TensorFlow by scripts/test.sh: the model must be backend-agnostic.
 pytestmark = pytest.mark.backend
 
-# Not marked ``backend``: torch is not installed where these were written, so they have not
-# been run on the PyTorch leg yet.
-
 RANGE = (0.5, 5.0)
 # negative_weight 0 as in test_mult_dae.py (the synthetic users rate both clusters alike).
 CONFIG = {"model": "mult-vae", "factors": 16, "epochs": 30, "batch_size": 16,
