@@ -88,3 +88,14 @@ def train_tiny_run(out: Path, *, string_ids: bool = False, model: str = "dot-bia
                          learning_rate=0.02, seed=0, members=members if model == "blend" else ())
     result = encoded.fit(config, verbose=0)
     return save_run(out, result, encoded, dataset)
+
+
+def assert_top_unrated_in_own_cluster(scores: np.ndarray, pairs: np.ndarray, n: int = 5) -> None:
+    """Every user's ``n`` best-scored unrated movies are of the user's own taste cluster
+    (index parity: odd ids like odd ids, and index = id - 1 keeps the rule)."""
+    rated = np.zeros(scores.shape, dtype=bool)
+    rated[pairs[:, 0], pairs[:, 1]] = True
+    for user in range(scores.shape[0]):
+        unrated = np.flatnonzero(~rated[user])
+        top = unrated[np.argsort(-scores[user, unrated])[:n]]
+        assert np.all(top % 2 == user % 2), (user, top)

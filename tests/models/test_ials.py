@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from helpers import synthetic_pair_split, synthetic_ratings
+from helpers import assert_top_unrated_in_own_cluster, synthetic_pair_split, synthetic_ratings
 
 from movierec.models import model_class, model_spec
 from movierec.models.ials import ImplicitALSModel, als_solve, implicit_targets
@@ -71,12 +71,7 @@ def test_solve_matches_the_dense_normal_equations():
 def test_ranks_the_users_own_cluster_first():
     model, pairs, _ = _fitted()
     scores = NumpyScorer(ScoringWeights.from_model(model)).rows_of_users(np.arange(60))
-    rated = np.zeros((60, 40), dtype=bool)
-    rated[pairs[:, 0], pairs[:, 1]] = True
-    for user in range(60):
-        unrated = np.flatnonzero(~rated[user])
-        top = unrated[np.argsort(-scores[user, unrated])[:5]]
-        assert np.all(top % 2 == user % 2), (user, top)
+    assert_top_unrated_in_own_cluster(scores, pairs)
 
 
 def test_numpy_scorer_equals_the_model():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from helpers import synthetic_ratings
+from helpers import assert_top_unrated_in_own_cluster, synthetic_ratings
 
 from movierec.models import model_spec
 from movierec.models.mult_vae import MultVAEModel
@@ -52,12 +52,7 @@ def test_spec_is_a_ranking_model_with_the_autoencoder_trainer():
 def test_ranks_the_users_own_cluster_first(trained):
     result, pairs, _ = trained
     scores = NumpyScorer(ScoringWeights.from_model(result.model)).rows_of_users(np.arange(60))
-    rated = np.zeros((60, 40), dtype=bool)
-    rated[pairs[:, 0], pairs[:, 1]] = True
-    for user in range(60):
-        unrated = np.flatnonzero(~rated[user])
-        top = unrated[np.argsort(-scores[user, unrated])[:5]]
-        assert np.all(top % 2 == user % 2), (user, top)
+    assert_top_unrated_in_own_cluster(scores, pairs)
 
 
 @pytest.mark.slow

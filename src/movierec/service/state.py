@@ -23,7 +23,7 @@ import movierec
 from movierec.checks import plain
 from movierec.errors import MovierecError, UnknownIdError
 from movierec.ids import IdKind, parse_id
-from movierec.recommend.fallback import fallback_reason, popular_fallback
+from movierec.recommend.fallback import PopularSource, fallback_reason, popular_fallback
 from movierec.service import schemas as s
 
 if TYPE_CHECKING:
@@ -37,27 +37,14 @@ DEFAULT_INLINE_MS = 1.0
 _NO_GENRES = {"", "(no genres listed)"}
 
 
-class ServiceRecommender(Protocol):
+class ServiceRecommender(PopularSource, Protocol):
     """What the service needs of its recommender (:class:`~movierec.recommend.Recommender`
-    has all of it; the popular fallback also uses ``knows_user``, ``user_indices``,
-    ``n_train_ratings`` and ``movie_indices``)."""
+    has all of it): the popular fallback's members (:class:`PopularSource`) and these."""
 
     model_name: str
     score_kind: Any
     rating_range: Any
-    encoders: Any
     catalog: Any
-
-    @property
-    def movie_counts(self) -> np.ndarray: ...
-
-    def knows_user(self, user: Any) -> bool: ...
-
-    def user_indices(self, users: Any) -> np.ndarray: ...
-
-    def movie_indices(self, movies: Any) -> np.ndarray: ...
-
-    def n_train_ratings(self, user: Any) -> int: ...
 
     def user_top_rated(self, user: Any, n: int = 10) -> pd.DataFrame: ...
 
@@ -70,8 +57,6 @@ class ServiceRecommender(Protocol):
                        ) -> tuple[Any, Any]: ...
 
     def predict(self, users: Sequence, movies: Sequence) -> np.ndarray: ...
-
-    def popular(self, k: int = 10, exclude: Sequence | None = None) -> tuple[Any, Any]: ...
 
     def precompute_scores(self) -> bool: ...
 
