@@ -12,9 +12,9 @@ from movierec.errors import MovierecError
 from movierec.models import MODEL_NAMES, build_model, model_spec
 from movierec.recommend.scoring import weights_of
 
-# Trains every model twice (about a minute): slow, and on JAX only; tests/models/test_models.py
-# reruns the Keras-trained models on the other backends.
-pytestmark = pytest.mark.slow
+# Trains every model twice (a minute or two): slow; rerun on PyTorch and TensorFlow too, so
+# every model is trained by its own trainer on every backend.
+pytestmark = [pytest.mark.slow, pytest.mark.backend]
 
 # TrainConfig settings under which a model learns the clusters in seconds (the defaults are the
 # tutorial's, tuned for MovieLens, not for 80 synthetic users).
