@@ -14,7 +14,7 @@ import numpy as np
 
 from movierec.measure import measure
 from movierec.models import model_class
-from movierec.training.closed_form import validation_ranking
+from movierec.training.closed_form import ranking_run_metrics, validation_ranking
 from movierec.training.config import TrainConfig, TrainResult
 
 __all__ = ["fit_als"]
@@ -49,15 +49,8 @@ def fit_als(
     with measure() as cost:
         # Validating after every sweep costs a scoring pass; only when asked to be verbose.
         model.fit_closed_form(train_pairs, train_ratings, callback=record if verbose else None)
-    result_metrics = {
-        "ranking_model": True,
-        "validation": len(val_pairs) > 0,
-        "train_seconds": cost.seconds,
-        "peak_rss_mib": cost.peak_rss_mib,
-        "parameters": int(model.count_params()),
-        "n_train": len(train_pairs),
-        "n_validation": len(val_pairs),
-        "epochs_run": config.epochs,
-        **validation_ranking(model, train_pairs, val_pairs, val_ratings, config.positive),
-    }
+    result_metrics = ranking_run_metrics(
+        model, cost, train_pairs, val_pairs, validation=len(val_pairs) > 0,
+        epochs_run=config.epochs,
+        ranking=validation_ranking(model, train_pairs, val_pairs, val_ratings, config.positive))
     return TrainResult(model=model, config=config, history=[], metrics=result_metrics)

@@ -20,7 +20,7 @@ import numpy as np
 from movierec.errors import MovierecError
 from movierec.measure import measure
 from movierec.models import model_class
-from movierec.training.closed_form import validation_ranking
+from movierec.training.closed_form import ranking_run_metrics, validation_ranking
 from movierec.training.config import TrainConfig, TrainResult
 
 __all__ = ["fit_autoencoder"]
@@ -104,18 +104,9 @@ def fit_autoencoder(
     if validate:
         top = max(history, key=lambda row: row[MONITOR])
         best = {"best_epoch": int(top["epoch"]), "best_epoch_ndcg_at_10": top[MONITOR]}
-    result_metrics = {
-        "ranking_model": True,
-        "validation": validate,
-        "train_seconds": cost.seconds,
-        "peak_rss_mib": cost.peak_rss_mib,
-        "parameters": int(model.count_params()),
-        "n_train": len(train_pairs),
-        "n_validation": len(val_pairs),
-        "epochs_run": len(history),
-        **best,
-        **final,
-    }
+    result_metrics = ranking_run_metrics(model, cost, train_pairs, val_pairs,
+                                         validation=validate, epochs_run=len(history),
+                                         **best, ranking=final)
     return TrainResult(model=model, config=config, history=history, metrics=result_metrics)
 
 

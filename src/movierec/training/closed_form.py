@@ -9,6 +9,8 @@ gives the full report.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from movierec.measure import measure
@@ -17,7 +19,7 @@ from movierec.models import model_class
 from movierec.topk import top_k
 from movierec.training.config import TrainConfig, TrainResult
 
-__all__ = ["fit_closed_form", "validation_ranking"]
+__all__ = ["fit_closed_form", "ranking_run_metrics", "validation_ranking"]
 
 K = 10
 
@@ -43,17 +45,24 @@ def fit_closed_form(
     model.build((None, 2))
     with measure() as cost:
         model.fit_closed_form(train_pairs, train_ratings)
-    result_metrics = {
-        "ranking_model": True,
-        "train_seconds": cost.seconds,
-        "peak_rss_mib": cost.peak_rss_mib,
-        "parameters": int(model.count_params()),
-        "n_train": len(train_pairs),
-        "n_validation": len(val_pairs),
-        **validation_ranking(model, train_pairs, val_pairs, val_ratings, config.positive),
-    }
+    result_metrics = ranking_run_metrics(
+        model, cost, train_pairs, val_pairs,
+        ranking=validation_ranking(model, train_pairs, val_pairs, val_ratings, config.positive))
     # No epochs: an empty history (so no loss or validation curves are drawn for it).
     return TrainResult(model=model, config=config, history=[], metrics=result_metrics)
+
+
+def ranking_run_metrics(model: Any, cost: Any, train_pairs: np.ndarray, val_pairs: np.ndarray,
+                        *, ranking: dict[str, float], validation: bool | None = None,
+                        **extra: Any) -> dict[str, Any]:
+    """The metrics.json of a ranking model's run, in this order: ``ranking_model``,
+    ``validation`` (when given), the cost (``cost``: :func:`movierec.measure.measure`'s),
+    the sizes, ``extra`` (e.g. ``epochs_run``), then ``ranking`` (from
+    :func:`validation_ranking`)."""
+    shown = {} if validation is None else {"validation": validation}
+    return {"ranking_model": True, **shown, "train_seconds": cost.seconds,
+            "peak_rss_mib": cost.peak_rss_mib, "parameters": int(model.count_params()),
+            "n_train": len(train_pairs), "n_validation": len(val_pairs), **extra, **ranking}
 
 
 def validation_ranking(model, train_pairs: np.ndarray, val_pairs: np.ndarray,
