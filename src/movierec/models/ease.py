@@ -38,7 +38,7 @@ from keras import ops
 
 from movierec.errors import MovierecError
 from movierec.models.embedding import EmbeddingModel, value_of
-from movierec.models.fold_in import FoldIn, weighted_history
+from movierec.models.fold_in import FoldIn, liked_weights, weighted_history
 from movierec.models.registry import register_model
 
 __all__ = ["MAX_ITEMS", "EASEModel", "ease_weights"]
@@ -149,7 +149,7 @@ class EASEModel(EmbeddingModel):
         """``W`` of the given ``[user_index, movie_index]`` pairs and their ratings."""
         ratings = np.asarray(ratings, dtype=np.float32).reshape(-1)
         matrix = np.zeros((self.n_users, self.n_movies), dtype=np.float32)
-        values = np.where(ratings >= self.positive, 1.0, self.negative_weight)
+        values = liked_weights(ratings, self.positive, self.negative_weight)
         matrix[pairs[:, 0], pairs[:, 1]] = values
         return matrix
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FoldIn", "weighted_history"]
+__all__ = ["FoldIn", "liked_weights", "weighted_history"]
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,16 @@ class FoldIn:
                                     np.asarray(ratings, np.float64)), np.float32)
 
 
+def liked_weights(ratings: np.ndarray, positive: float, negative_weight: float) -> np.ndarray:
+    """The ranking models' weight of each rating: 1 for a rating ``>= positive`` (liked),
+    ``negative_weight`` for a lower one (watched, not liked)."""
+    return np.where(np.asarray(ratings) >= positive, 1.0, negative_weight)
+
+
 def weighted_history(movies: np.ndarray, ratings: np.ndarray, *, n_movies: int,
                      positive: float, negative_weight: float) -> np.ndarray:
     """A user's ``(n_movies,)`` input row: 1 for a rating ``>= positive``,
     ``negative_weight`` for a lower one, 0 for movies not rated (``ease``'s ``W`` row)."""
     row = np.zeros(n_movies, dtype=np.float32)
-    row[movies] = np.where(np.asarray(ratings) >= positive, 1.0, negative_weight)
+    row[movies] = liked_weights(ratings, positive, negative_weight)
     return row

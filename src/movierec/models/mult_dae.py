@@ -41,7 +41,7 @@ from keras import ops
 
 from movierec.errors import MovierecError
 from movierec.models.embedding import EmbeddingModel, value_of
-from movierec.models.fold_in import FoldIn
+from movierec.models.fold_in import FoldIn, liked_weights
 from movierec.models.registry import register_model
 
 __all__ = ["MAX_CELLS", "MultDAEModel", "encode_rows", "input_rows"]
@@ -57,7 +57,7 @@ def input_rows(users: np.ndarray, movies: np.ndarray, ratings: np.ndarray, n_use
     """The ``(n_users, n_movies)`` float32 input rows ``x`` of the given ratings."""
     matrix = np.zeros((n_users, n_movies), dtype=np.float32)
     ratings = np.asarray(ratings, dtype=np.float32).reshape(-1)
-    matrix[users, movies] = np.where(ratings >= positive, 1.0, negative_weight)
+    matrix[users, movies] = liked_weights(ratings, positive, negative_weight)
     return matrix
 
 
