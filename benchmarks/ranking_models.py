@@ -23,18 +23,23 @@ import time
 from dataclasses import replace
 
 import movierec  # noqa: F401  (first: selects the JAX backend before Keras loads)
-from movierec.data import load
+from movierec.data import Dataset, load
 from movierec.evaluation.reports import baseline_ranking_reports, ranking_report
 from movierec.recommend import Recommender
-from movierec.splits import ml100k_fold, random_split, validation_split
+from movierec.splits import Split, ml100k_fold, random_split, validation_split
 from movierec.training import EncodedSplit, TrainConfig
+
+
+def outer_split(dataset: Dataset) -> Split:
+    """The benchmark's test split: ML-100K's u1, otherwise the tutorial's 90/10 (seed 42)."""
+    return (ml100k_fold(dataset.ratings, 1) if dataset.name == "100k"
+            else random_split(dataset.ratings, 0.1, seed=42))
 
 
 def benchmark_split(dataset_name: str, data_dir: str | None, validation: bool) -> EncodedSplit:
     """The benchmark's split, or (``validation``) a validation split of its training part."""
     dataset = load(dataset_name, data_dir)
-    outer = (ml100k_fold(dataset.ratings, 1) if dataset_name == "100k"
-             else random_split(dataset.ratings, 0.1, seed=42))
+    outer = outer_split(dataset)
     split = validation_split(outer.train, 0.1, seed=42) if validation else outer
     return EncodedSplit.from_dataset(dataset, split)
 
