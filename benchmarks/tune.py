@@ -8,6 +8,11 @@ that validation split (patience 2); the best epoch it reports becomes the preset
 setting and ranked by its validation NDCG@10 (relevant: validation ratings >= 4, the
 user's training movies not ranked).
 
+A ranking model can be ranked by the mean over several validation splits instead:
+``--seeds 42,43,44`` (random splits with those seeds) or ``--validation contiguous``
+(:func:`movierec.splits.contiguous_folds`: the five folds of consecutive rows, which on
+``u1.base`` are shaped like ``u1.test``).
+
 Usage::
 
     python -m benchmarks.tune --dataset latest-small --model dot-bias \\
@@ -16,6 +21,8 @@ Usage::
     python -m benchmarks.tune --dataset 100k --preset best --model blend
     python -m benchmarks.tune --dataset latest-small --model ease \
         --grid '{"lam": [50, 100, 200], "popularity_exponent": [0.0, 0.2, 0.3]}'
+    python -m benchmarks.tune --dataset 100k --model ease --validation contiguous \
+        --grid '{"lam": [200, 300], "lowpass_weight": [0.0, 0.35]}'
 """
 
 from __future__ import annotations
@@ -23,23 +30,30 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import statistics
 import time
 from dataclasses import replace
 
 from benchmarks.common import markdown_table
+from benchmarks.ranking_models import outer_split
 from movierec.data import load
 from movierec.models import model_spec
 from movierec.presets import resolve_preset
-from movierec.splits import ml100k_fold, random_split, validation_split
+from movierec.splits import contiguous_folds, validation_split
 from movierec.training import EncodedSplit, TrainConfig
 
+VALIDATIONS = ("random", "contiguous")
 
-def validation_data(dataset_name: str, data_dir: str | None) -> EncodedSplit:
-    """The validation split carved from the benchmark's training part."""
+
+def validation_data(dataset_name: str, data_dir: str | None, validation: str = "random",
+                    seeds: tuple[int, ...] = (42,)) -> list[EncodedSplit]:
+    """The validation splits carved from the benchmark's training part: a random 10 % per
+    seed, or (``contiguous``) the five :func:`~movierec.splits.contiguous_folds`."""
     dataset = load(dataset_name, data_dir)
-    outer = (ml100k_fold(dataset.ratings, 1) if dataset_name == "100k"
-             else random_split(dataset.ratings, 0.1, seed=42))
-    return EncodedSplit.from_dataset(dataset, validation_split(outer.train, 0.1, seed=42))
+    train = outer_split(dataset).train
+    splits = (contiguous_folds(train, 5) if validation == "contiguous"
+              else [validation_split(train, 0.1, seed=seed) for seed in seeds])
+    return [EncodedSplit.from_dataset(dataset, split) for split in splits]
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -51,8 +65,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--base", default="{}", help="JSON TrainConfig fields for every run.")
     parser.add_argument("--grid", default="{}", help="JSON field -> list of values to try.")
     parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--validation", choices=VALIDATIONS, default="random",
+                        help="random 10 %% splits (--seeds), or the contiguous folds.")
+    parser.add_argument("--seeds", default="42", help="Comma-separated random split seeds.")
     args = parser.parse_args(argv)
-    data = validation_data(args.dataset, args.data_dir)
+    splits = validation_data(args.dataset, args.data_dir, args.validation,
+                             tuple(int(seed) for seed in args.seeds.split(",")))
     base = TrainConfig(model=args.model)
     if args.preset:
         base = resolve_preset(args.preset, args.dataset, model=args.model)
@@ -60,20 +78,27 @@ def main(argv: list[str] | None = None) -> list[dict]:
     grid = json.loads(args.grid)
     rows = []
     ranking = not model_spec(base.model).predicts_ratings
+    if len(splits) > 1 and not ranking:
+        parser.error("several validation splits are for ranking models only")
     for values in itertools.product(*grid.values()):
         setting = dict(zip(grid, values, strict=True))
         config = replace(base, **setting)
         if config.model != "blend" and not ranking:
             config = replace(config, early_stopping=args.patience)
         started = time.perf_counter()
-        m = data.fit(config, verbose=0).metrics
-        seconds = round(time.perf_counter() - started, 1)
+        runs = [data.fit(config, verbose=0).metrics for data in splits]
+        seconds = round((time.perf_counter() - started) / len(splits), 1)
+        m = runs[0]
         if ranking:
+            by_split = [run["val_ndcg_at_10"] for run in runs]
             rows.append({"setting": json.dumps(setting),
-                         "val_ndcg": round(m["val_ndcg_at_10"], 4),
-                         "val_recall": round(m["val_recall_at_10"], 4), "seconds": seconds})
+                         "val_ndcg": round(statistics.fmean(by_split), 4),
+                         "val_recall": round(statistics.fmean(
+                             run["val_recall_at_10"] for run in runs), 4),
+                         "by_split": " ".join(f"{v:.4f}" for v in by_split),
+                         "seconds": seconds})
             print(f"{args.dataset} {args.model} {setting}: validation NDCG@10 "
-                  f"{m['val_ndcg_at_10']:.4f}", flush=True)
+                  f"{rows[-1]['val_ndcg']:.4f} ({rows[-1]['by_split']})", flush=True)
             continue
         rows.append({"setting": json.dumps(setting), "val_rmse": round(m["best_epoch_rmse"], 4),
                      "best_epoch": m["best_epoch"], "seconds": seconds})
@@ -82,7 +107,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if ranking:
         print(markdown_table(sorted(rows, key=lambda r: -r["val_ndcg"]),
                              [("setting", "setting"), ("val_ndcg", "validation NDCG@10"),
-                              ("val_recall", "validation recall@10"), ("seconds", "s")]))
+                              ("val_recall", "validation recall@10"),
+                              ("by_split", "NDCG@10 by split"), ("seconds", "s per split")]))
         return rows
     print(markdown_table(sorted(rows, key=lambda r: r["val_rmse"]),
                          [("setting", "setting"), ("val_rmse", "validation RMSE"),

@@ -17,6 +17,7 @@ from sklearn.model_selection import KFold, train_test_split
 from movierec.errors import DataError, MovierecError
 from movierec.splits import (
     Split,
+    contiguous_folds,
     kfold,
     leave_last_n,
     ml100k_fold,
@@ -204,6 +205,30 @@ def test_kfold_names_its_folds(ratings):
         "kfold-1-of-3", "kfold-2-of-3", "kfold-3-of-3"]
 
 
+@given(frames, st.integers(2, 6))
+@settings(max_examples=50)
+def test_contiguous_folds_test_consecutive_runs_of_the_index(ratings, k):
+    if k > len(ratings):
+        with pytest.raises(MovierecError):
+            contiguous_folds(ratings, k)
+        return
+    shuffled = ratings.sample(frac=1.0, random_state=0)  # index order, not row order, counts
+    splits = contiguous_folds(shuffled, k)
+    assert [split.name for split in splits] == [f"contiguous-{i}-of-{k}" for i in
+                                                range(1, k + 1)]
+    labels = ratings.index.sort_values().to_numpy()
+    start = 0
+    for split in splits:
+        assert_partition(split, ratings)
+        n_test = len(split.test)
+        assert split.test.index.to_numpy().tolist() == labels[start:start + n_test].tolist()
+        assert split.train.index.is_monotonic_increasing
+        start += n_test
+    assert start == len(ratings)
+    sizes = [len(split.test) for split in splits]
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
 def test_ml100k_fold_needs_all_of_u_data(ratings):
     with pytest.raises(DataError, match="100,000 ratings"):
         ml100k_fold(ratings, 1)
@@ -248,6 +273,28 @@ def test_ml100k_folds_follow_mku_sh(real_data_dir, fold):
     for part in (split.train, split.test):  # mku.sh sorts each file by user, then movie
         keys = part[["user_id", "movie_id"]].to_numpy()
         assert (np.lexsort(keys.T[::-1]) == np.arange(len(part))).all()
+
+
+@pytest.mark.realdata
+def test_contiguous_folds_of_u1_base_are_shaped_like_u1_test(real_data_dir):
+    """Each holds out a large share of fewer users' ratings, as u1.test does, where a random
+    validation split takes about a tenth of every user's."""
+    from movierec.data import load
+
+    outer = ml100k_fold(load("100k", real_data_dir, download=False).ratings, 1)
+
+    def held_out_share(split: Split) -> tuple[int, float]:
+        held = split.test.groupby("user_id").size()
+        total = held + split.train.groupby("user_id").size().reindex(held.index, fill_value=0)
+        return len(held), float((held / total).median())
+
+    test_users, test_share = held_out_share(outer)
+    assert test_users == 459 and test_share > 0.35
+    first = contiguous_folds(outer.train, 5)[0]
+    assert (len(first.train), len(first.test)) == (64_000, 16_000)
+    users, share = held_out_share(first)
+    assert users < 700 and share > 0.3
+    assert held_out_share(validation_split(outer.train, 0.1))[1] < 0.15
 
 
 @pytest.mark.realdata

@@ -19,6 +19,7 @@ from movierec.errors import DataError, MovierecError
 
 __all__ = [
     "Split",
+    "contiguous_folds",
     "kfold",
     "leave_last_n",
     "ml100k_fold",
@@ -131,6 +132,28 @@ def kfold(ratings: pd.DataFrame, k: int = 5, seed: int = 42) -> list[Split]:
         _from_test_positions(ratings, order[bounds[i]: bounds[i + 1]], f"kfold-{i + 1}-of-{k}")
         for i in range(k)
     ]
+
+
+def contiguous_folds(ratings: pd.DataFrame, k: int = 5) -> list[Split]:
+    """``k`` splits whose test sets are consecutive runs of rows in index order.
+
+    Fold ``i`` tests the ``i``-th of ``k`` equal runs (the first ``n % k`` one row longer)
+    of the rows sorted by their index labels, and trains on the rest; both sides keep that
+    order. GroupLens' ``mku.sh`` makes ML-100K's u1 .. u5 this way from ``u.data``'s file
+    order, and :func:`ml100k_fold` keeps ``u.data``'s row labels, so on ``u1.base`` these
+    folds are validation splits shaped like ``u1.test``: each holds out about a third of
+    the ratings of some 600 users (``u1.test``: about 40 % of 459 users'), where
+    :func:`validation_split` takes about a tenth of every user's.
+    """
+    n = len(ratings)
+    if not 2 <= k <= n:
+        raise MovierecError(f"k must be between 2 and the number of ratings ({n}), not {k}")
+    ordered = ratings.sort_index(kind="stable")
+    sizes = np.full(k, n // k)
+    sizes[: n % k] += 1
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    return [_from_test_positions(ordered, np.arange(bounds[i], bounds[i + 1]),
+                                 f"contiguous-{i + 1}-of-{k}") for i in range(k)]
 
 
 def ml100k_fold(ratings: pd.DataFrame, fold: int) -> Split:
