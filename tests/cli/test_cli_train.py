@@ -203,6 +203,28 @@ def test_the_other_ranking_models_train_evaluate_and_recommend(
     assert rows[0]["name"] == model and rows[0]["rmse"] is None and rows[0]["ranking"]
 
 
+def test_ease_lowpass_options_reach_the_saved_model(ratings_file: Path, tmp_path: Path,
+                                                    capsys) -> None:
+    from movierec.runs import load_run
+
+    out = tmp_path / "lowpass"
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--ratings", str(ratings_file), "--model", "ease",
+                                 "--lam", "20", "--lowpass-weight", "0.3",
+                                 "--lowpass-factors", "4", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert (train["lowpass_weight"], train["lowpass_factors"]) == (0.3, 4)
+    model = load_run(out).model
+    assert (model.lowpass_weight, model.lowpass_factors) == (0.3, 4)
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--ratings", str(ratings_file), "--model", "ease", "--lowpass-weight",
+              "-1", "--out", str(tmp_path / "bad")])
+    error = capsys.readouterr().err
+    assert exit_.value.code == 2 and "lowpass-weight must not be negative" in error
+    assert "Traceback" not in error and not (tmp_path / "bad").exists()
+
+
 def test_preset_rank_on_train_and_compare(ratings_file: Path, tmp_path: Path) -> None:
     """--preset rank trains a ranking model with its validated settings ("small": a user's
     file); compare gives each model its own settings from the preset."""

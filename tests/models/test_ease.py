@@ -8,7 +8,7 @@ import pytest
 
 from movierec.errors import MovierecError
 from movierec.models import build_model, model_class, model_spec
-from movierec.models.ease import MAX_ITEMS, EASEModel, ease_weights
+from movierec.models.ease import MAX_ITEMS, EASEModel, ease_weights, lowpass_weights
 from movierec.recommend.scoring import NumpyScorer, ScoringWeights
 from movierec.training import TrainConfig
 from movierec.training.core import fit
@@ -64,6 +64,81 @@ def test_closed_form_matches_direct_numpy(shape):
     expected = _direct_ease(w, 7.0, popularity, 0.2)
     np.testing.assert_allclose(ease_weights(w, 7.0, popularity, 0.2), expected, atol=1e-5)
     assert np.all(np.diag(ease_weights(w, 7.0)) == 0.0)
+
+
+def _direct_lowpass(w: np.ndarray, k: int) -> np.ndarray:
+    """GF-CF's ideal low-pass filter from a full SVD, as the paper writes it."""
+    user_degree = np.maximum((w != 0).sum(1), 1)
+    movie_degree = np.maximum((w != 0).sum(0), 1)
+    normalized = w / np.sqrt(user_degree)[:, None] / np.sqrt(movie_degree)[None, :]
+    v = np.linalg.svd(normalized)[2][:k].T
+    return np.diag(movie_degree ** -0.5) @ v @ v.T @ np.diag(movie_degree ** 0.5)
+
+
+@pytest.mark.parametrize("shape", [(40, 30), (20, 30)])  # movies' Gram, users' Gram
+def test_lowpass_weights_match_a_full_svd(shape):
+    rng = np.random.default_rng(2)
+    w = (rng.random(shape) < 0.3) * rng.choice([1.0, 0.3], size=shape)
+    w[:, 3] = 0.0  # a movie nobody rated stays zero
+    for k in (1, 5):
+        low = lowpass_weights(w, k)
+        assert low.dtype == np.float32
+        np.testing.assert_allclose(low, _direct_lowpass(w, k), atol=1e-5)
+        assert np.abs(low[:, 3]).max() < 1e-6 and np.abs(low[3]).max() < 1e-6
+    # k beyond the rank keeps only the non-zero singular directions
+    rank = np.linalg.matrix_rank(w)
+    np.testing.assert_allclose(lowpass_weights(w, 100), _direct_lowpass(w, rank), atol=1e-5)
+
+
+def test_lowpass_term_is_added_at_ease_scale_before_the_popularity_scaling():
+    rng = np.random.default_rng(3)
+    w = (rng.random((40, 30)) < 0.3) * rng.choice([1.0, 0.3], size=(40, 30))
+    popularity = rng.integers(0, 20, 30).astype(float)
+    b, low = _direct_ease(w, 7.0, popularity, 0.0), _direct_lowpass(w, 4)
+    combined = b + 0.35 * np.linalg.norm(w @ b) / np.linalg.norm(w @ low) * low
+    expected = combined * ((popularity + 1.0) ** -0.2)[None, :]
+    got = ease_weights(w, 7.0, popularity, 0.2, lowpass_weight=0.35, lowpass_factors=4)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # the low-pass part has a diagonal (EASE's own stays zero)
+    assert np.abs(np.diag(got)).max() > 0
+    np.testing.assert_array_equal(ease_weights(w, 7.0, lowpass_weight=0.0),
+                                  ease_weights(w, 7.0))
+
+
+def test_lowpass_settings_are_checked():
+    w = np.eye(4)
+    with pytest.raises(MovierecError, match="lowpass_weight"):
+        ease_weights(w, 1.0, lowpass_weight=-0.1)
+    with pytest.raises(MovierecError, match="lowpass_factors"):
+        lowpass_weights(w, 0)
+    with pytest.raises(ValueError, match="lowpass"):
+        model_class("ease")(4, 4, lowpass_factors=0)
+    with pytest.raises(MovierecError, match="lowpass-weight"):
+        TrainConfig(model="ease", lowpass_weight=-1.0)
+    with pytest.raises(MovierecError, match="lowpass-factors"):
+        TrainConfig(model="ease", lowpass_factors=0)
+
+
+def test_model_with_a_lowpass_term_saves_ranks_and_folds_in(tmp_path):
+    model, pairs, _ = _fitted(lowpass_weight=0.5, lowpass_factors=2)
+    plain, _, _ = _fitted()
+    b = keras.ops.convert_to_numpy(model.item_weights)
+    assert not np.allclose(b, keras.ops.convert_to_numpy(plain.item_weights))
+    model.save(tmp_path / "ease.keras")
+    again = keras.saving.load_model(tmp_path / "ease.keras", safe_mode=True)
+    config = again.get_config()
+    assert (config["lowpass_weight"], config["lowpass_factors"]) == (0.5, 2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again.item_weights), b)
+    # two taste blocks: every user's best unrated movie is from their own block
+    scores = NumpyScorer(ScoringWeights.from_model(again)).rows_of_users(np.arange(40))
+    scores[pairs[:, 0], pairs[:, 1]] = -np.inf
+    best = scores.argmax(axis=1)
+    assert np.mean(best % 2 == np.arange(40) % 2) == 1.0
+    # a new user who liked even movies gets an even one: the fold-in row times B
+    row = model.fold_in(np.array([0, 2, 4]), np.array([5.0, 4.0, 5.0]))
+    new = row @ b
+    new[[0, 2, 4]] = -np.inf
+    assert new.argmax() % 2 == 0
 
 
 def test_model_weights_are_the_recipe():

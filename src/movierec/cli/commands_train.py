@@ -36,8 +36,8 @@ PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (lar
                "explicitly still win.")
 # CLI parameter -> TrainConfig field, for options a preset must not override when given.
 _CONFIG_OPTIONS = ("model", "epochs", "batch_size", "learning_rate", "factors", "l2", "seed",
-                   "early_stopping", "lam", "negative_weight", "popularity_exponent", "reg",
-                   "alpha", "dropout")
+                   "early_stopping", "lam", "negative_weight", "popularity_exponent",
+                   "lowpass_weight", "lowpass_factors", "reg", "alpha", "dropout")
 
 
 def _explicit(ctx: typer.Context) -> set[str]:
@@ -88,6 +88,12 @@ def train_command(
         "weigh 1)."),
     popularity_exponent: float = typer.Option(
         0.2, help="ease: divide each movie's column by (its ratings + 1) ** this."),
+    lowpass_weight: float = typer.Option(
+        0.0, help="ease: weight of a low-pass term (GF-CF's ideal low-pass filter) beside "
+        "EASE's item-item weights, relative to them (0: none; --preset rank sets 0.35 on "
+        "100k)."),
+    lowpass_factors: int = typer.Option(
+        32, help="ease: singular vectors the low-pass term keeps."),
     reg: float = typer.Option(50.0, help="ials: L2 penalty of its least-squares solves "
                               "(--epochs counts its sweeps; latest-small's validation "
                               "choice: 50 with --alpha 8 and 8 sweeps)."),
@@ -130,7 +136,8 @@ def train_command(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         factors=factors, l2=l2, seed=seed, early_stopping=early_stopping or None,
         lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
-        reg=reg, alpha=alpha, dropout=dropout, distribution=distribution,
+        lowpass_weight=lowpass_weight, lowpass_factors=lowpass_factors, reg=reg, alpha=alpha,
+        dropout=dropout, distribution=distribution,
     )
     shard = process_shard(dataset, data_dir, test_size=test_size, split_seed=split_seed) \
         if ratings is None else None

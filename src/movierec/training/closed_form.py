@@ -41,6 +41,7 @@ def fit_closed_form(
         n_users, n_movies, factors=config.factors, l2=config.l2, rating_range=rating_range,
         seed=config.seed, lam=config.lam, negative_weight=config.negative_weight,
         positive=config.positive, popularity_exponent=config.popularity_exponent,
+        lowpass_weight=config.lowpass_weight, lowpass_factors=config.lowpass_factors,
     )
     model.build((None, 2))
     with measure() as cost:

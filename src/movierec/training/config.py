@@ -51,6 +51,11 @@ class TrainConfig:
     """``ease``: the rating from which a movie counts as liked."""
     popularity_exponent: float = 0.2
     """``ease``: scale movie ``i``'s column by ``(ratings_i + 1) ** -popularity_exponent``."""
+    lowpass_weight: float = 0.0
+    """``ease``: weight of its low-pass term relative to EASE's own (0: none; see
+    movierec.models.ease)."""
+    lowpass_factors: int = 32
+    """``ease``: singular vectors the low-pass term keeps."""
     reg: float = 50.0
     """``ials``: the L2 penalty of its least-squares solves (``epochs`` counts its sweeps;
     50 with ``alpha`` 8 is latest-small's validation choice)."""
@@ -70,7 +75,7 @@ class TrainConfig:
             raise MovierecError(
                 f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_NAMES)}"
             )
-        for name in ("epochs", "batch_size", "factors"):
+        for name in ("epochs", "batch_size", "factors", "lowpass_factors"):
             if getattr(self, name) < 1:
                 raise MovierecError(f"{name.replace('_', '-')} must be at least 1")
         if self.learning_rate <= 0:
@@ -86,6 +91,8 @@ class TrainConfig:
             raise MovierecError("lam must be positive")
         if self.negative_weight < 0:
             raise MovierecError("negative-weight must not be negative")
+        if self.lowpass_weight < 0:
+            raise MovierecError("lowpass-weight must not be negative")
         if self.reg <= 0:
             raise MovierecError("reg must be positive")
         if self.alpha < 0:
