@@ -105,10 +105,11 @@ def test_rank_trains_a_ranking_model_with_validated_settings():
         assert resolve_preset("rank", dataset, model="dot-bias") == \
             resolve_preset("fast", dataset, model="dot-bias")
     small, ml100k = resolve_preset("rank", "latest-small"), resolve_preset("rank", "100k")
-    assert (small.lam, small.negative_weight, small.popularity_exponent) == (300.0, 0.3, 0.3)
+    assert (small.lam, small.negative_weight, small.popularity_exponent) == (150.0, 0.3, 0.2)
     assert (ml100k.lam, ml100k.negative_weight, ml100k.popularity_exponent) == (300.0, 0.3, 0.1)
     assert (ml100k.lowpass_weight, ml100k.lowpass_factors) == (0.35, 32)
     assert small.lowpass_weight == 0.0  # latest-small validated no low-pass term
+    assert (small.side_weight, ml100k.side_weight) == (1.5, 2.0)
     assert resolve_preset("rank", "my-ratings.csv", n_ratings=50_000) == \
         resolve_preset("rank", "small")
     assert not preset.unavailable

@@ -37,6 +37,8 @@ def test_latest_small_has_the_published_counts(real_data_dir: Path) -> None:
     assert movies.loc[1, "genres"] == "Adventure|Animation|Children|Comedy|Fantasy"
     assert movies.loc[114335, "genres"] == ""  # "(no genres listed)"
     assert pd.isna(movies.loc[40697, "year"])  # "Babylon 5" has no year
+    assert list(dataset.tags.columns) == ["movie_id", "tag"] and len(dataset.tags) == 3_683
+    assert dataset.tags["movie_id"].isin(movies.index).all()
 
 
 @pytest.mark.realdata
@@ -54,6 +56,7 @@ def test_100k_has_the_published_counts_and_genres_from_flags(real_data_dir: Path
     first = dataset.ratings.iloc[0]
     assert (first.user_id, first.movie_id, first.rating, first.timestamp) == (
         196, 242, 3.0, 881250949)  # u.data order is kept (the u1-u5 folds rely on it)
+    assert dataset.tags is None  # ML-100K ships no tags
 
 
 # Tiny copies of each release's own file format. Movie 2's title has a comma (quoted in CSV),

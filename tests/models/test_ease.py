@@ -141,6 +141,48 @@ def test_model_with_a_lowpass_term_saves_ranks_and_folds_in(tmp_path):
     assert new.argmax() % 2 == 0
 
 
+def test_side_rows_join_the_solve_but_not_the_lowpass_term():
+    rng = np.random.default_rng(4)
+    w = (rng.random((25, 30)) < 0.3) * rng.choice([1.0, 0.3], size=(25, 30))
+    side = (rng.random((6, 30)) < 0.4).astype(float)
+    stacked = np.vstack([w, side])
+    b = _direct_ease(stacked, 7.0, np.zeros(30), 0.0)
+    np.testing.assert_allclose(ease_weights(w, 7.0, side_rows=side), b, atol=1e-5)
+    low = _direct_lowpass(w, 3)  # from the real users' rows only, scaled on them too
+    expected = b + 0.4 * np.linalg.norm(w @ b) / np.linalg.norm(w @ low) * low
+    np.testing.assert_allclose(
+        ease_weights(w, 7.0, lowpass_weight=0.4, lowpass_factors=3, side_rows=side),
+        expected, atol=1e-5)
+    np.testing.assert_array_equal(ease_weights(w, 7.0, side_rows=side[:0]),
+                                  ease_weights(w, 7.0))
+
+
+def test_side_weight_makes_movies_sharing_a_feature_alike():
+    """Movies 0 and 2 were never rated together; a shared genre row links them."""
+    pairs = np.array([(u, m) for u in range(6) for m in ((0, 1) if u < 3 else (2, 3))],
+                     dtype=np.int32)
+    ratings = np.full(len(pairs), 5.0, np.float32)
+    feature = np.zeros((1, 4), np.float32)
+    feature[0, [0, 2]] = 1.0
+    linked = model_class("ease")(6, 4, rating_range=RANGE, lam=1.0, popularity_exponent=0.0,
+                                 side_weight=1.0)
+    linked.build((None, 2))
+    linked.fit_closed_form(pairs, ratings, feature)
+    plain = model_class("ease")(6, 4, rating_range=RANGE, lam=1.0, popularity_exponent=0.0)
+    plain.build((None, 2))
+    plain.fit_closed_form(pairs, ratings, feature)  # side_weight 0: the features are unused
+    b_linked = keras.ops.convert_to_numpy(linked.item_weights)
+    b_plain = keras.ops.convert_to_numpy(plain.item_weights)
+    assert b_plain[0, 2] == pytest.approx(0.0, abs=1e-6) and b_linked[0, 2] > 0.05
+    # the real users stay W's rows: the side rows change B, not who is scored
+    assert keras.ops.convert_to_numpy(linked.user_items).shape == (6, 4)
+    assert linked.get_config()["side_weight"] == 1.0
+    with pytest.raises(MovierecError, match="needs the movies' features"):
+        linked.fit_closed_form(pairs, ratings)
+    with pytest.raises(MovierecError, match=r"movie_features must be \(n_features, 4\)"):
+        linked.fit_closed_form(pairs, ratings, np.ones((2, 3), np.float32))
+
+
 def test_model_weights_are_the_recipe():
     model, pairs, ratings = _fitted(lam=5.0, negative_weight=0.3, popularity_exponent=0.2)
     w = np.zeros((40, 30))

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,6 +40,19 @@ def encoded() -> EncodedSplit:
 
 
 SMALL = TrainConfig(model="dot-bias", epochs=3, batch_size=32, learning_rate=0.01, factors=8)
+
+
+def test_ease_side_weight_trains_on_the_datasets_features(encoded: EncodedSplit) -> None:
+    """The split carries the catalogue: genres (2) and five-year periods (4) become rows."""
+    features = encoded.movie_features()
+    assert features is not None and features.shape == (6, len(encoded.encoders.movies))
+    config = TrainConfig(model="ease", lam=5.0)
+    plain = encoded.fit(config, verbose=0)
+    side = encoded.fit(TrainConfig(model="ease", lam=5.0, side_weight=1.0), verbose=0)
+    assert side.metrics["side_features"] == 6 and "side_features" not in plain.metrics
+    assert not np.allclose(keras.ops.convert_to_numpy(side.model.item_weights),
+                           keras.ops.convert_to_numpy(plain.model.item_weights))
+    assert side.metrics["val_ndcg_at_10"] > 0
 
 
 def test_history_has_one_row_per_epoch_with_rating_metrics(encoded: EncodedSplit) -> None:

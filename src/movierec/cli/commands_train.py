@@ -37,7 +37,8 @@ PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (lar
 # CLI parameter -> TrainConfig field, for options a preset must not override when given.
 _CONFIG_OPTIONS = ("model", "epochs", "batch_size", "learning_rate", "factors", "l2", "seed",
                    "early_stopping", "lam", "negative_weight", "popularity_exponent",
-                   "lowpass_weight", "lowpass_factors", "reg", "alpha", "dropout")
+                   "lowpass_weight", "lowpass_factors", "side_weight", "reg", "alpha",
+                   "dropout")
 
 
 def _explicit(ctx: typer.Context) -> set[str]:
@@ -94,6 +95,9 @@ def train_command(
         "100k)."),
     lowpass_factors: int = typer.Option(
         32, help="ease: singular vectors the low-pass term keeps."),
+    side_weight: float = typer.Option(
+        0.0, help="ease: weight of the movies' genres, release periods and tags (where the "
+        "data has them) as extra rows of its input (0: none)."),
     reg: float = typer.Option(50.0, help="ials: L2 penalty of its least-squares solves "
                               "(--epochs counts its sweeps; latest-small's validation "
                               "choice: 50 with --alpha 8 and 8 sweeps)."),
@@ -136,8 +140,9 @@ def train_command(
         model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         factors=factors, l2=l2, seed=seed, early_stopping=early_stopping or None,
         lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
-        lowpass_weight=lowpass_weight, lowpass_factors=lowpass_factors, reg=reg, alpha=alpha,
-        dropout=dropout, distribution=distribution,
+        lowpass_weight=lowpass_weight, lowpass_factors=lowpass_factors,
+        side_weight=side_weight, reg=reg, alpha=alpha, dropout=dropout,
+        distribution=distribution,
     )
     shard = process_shard(dataset, data_dir, test_size=test_size, split_seed=split_seed) \
         if ratings is None else None

@@ -24,13 +24,17 @@ class Dataset:
 
     ``ratings`` has columns user_id, movie_id, rating (float32), timestamp (int64);
     ``movies`` has movie_id, title, year (nullable Int64) and genres ("|"-joined, "" if
-    unknown). The catalogue may hold movies nobody rated, as MovieLens does.
+    unknown). The catalogue may hold movies nobody rated, as MovieLens does. ``tags``, where
+    the release has them, has movie_id and tag.
     """
 
     name: str
     ratings: pd.DataFrame
     movies: pd.DataFrame
     rating_scale: tuple[float, float]
+    tags: pd.DataFrame | None = None
+    """Users' free-text tags (movie_id, tag), for releases that ship ``tags.csv`` and are
+    read from their text files (latest-small); None otherwise."""
 
     @cached_property
     def n_users(self) -> int:

@@ -110,6 +110,17 @@ def read_release(release: Release, folder: Path) -> tuple[pd.DataFrame, pd.DataF
     return read_ratings(folder / release.ratings_file), read_movies(release, folder)
 
 
+def read_tags(release: Release, folder: Path) -> pd.DataFrame | None:
+    """The users' tags (movie_id, tag) of a release that ships ``tags.csv``, else None."""
+    path = folder / "tags.csv"
+    if release.layout != "csv" or not path.is_file():
+        return None
+    tags = pd.read_csv(path, usecols=["movieId", "tag"], dtype={"movieId": "int64",
+                                                               "tag": "string"},
+                       encoding=release.encoding)
+    return pd.DataFrame({"movie_id": tags["movieId"], "tag": tags["tag"].fillna("")})
+
+
 _RATING_DTYPES = {"user_id": "int64", "movie_id": "int64", "rating": "float32",
                   "timestamp": "int64"}
 

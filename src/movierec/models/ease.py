@@ -25,6 +25,11 @@ latest-small. Each column ``i`` is then scaled by ``(pop_i + 1) ** -popularity_e
 ``score(u, i) = W[u] . B[:, i]``. The weighting ranks better than plain binary EASE
 (``benchmarks/results/tuning-notes.md`` has the figures).
 
+With ``side_weight`` above 0, the movies' features (:mod:`movierec.data.features`: genres,
+five-year release periods, tags), times ``side_weight``, join ``W``'s rows in the solve as
+extra "users" (collective EASE, Jeunen et al. 2020): movies that share them become a little
+more alike. They change ``B`` only; ``W`` keeps the real users, so scoring is unchanged.
+
 ``W`` and ``B`` are non-trainable weights set by :meth:`EASEModel.fit_closed_form` (the
 ``closed-form`` trainer) and saved with the model, so a reloaded ``.keras`` file predicts
 alone. ``B`` is dense, so the model refuses catalogues beyond ``MAX_ITEMS`` movies.
@@ -60,9 +65,12 @@ MAX_ITEMS = 30_000
 def ease_weights(
     inputs: np.ndarray, lam: float, popularity: np.ndarray | None = None,
     popularity_exponent: float = 0.0, *, lowpass_weight: float = 0.0, lowpass_factors: int = 32,
+    side_rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """EASE's item-item matrix ``B`` (``n_movies x n_movies``, float32) of input matrix ``W``,
     with the low-pass term when ``lowpass_weight`` is above 0 (see the module docstring).
+    ``side_rows`` (``(n, n_movies)``, already weighted) join ``W``'s rows in EASE's solve
+    only, not in the low-pass term or its scale.
 
     Computed in float64; when there are fewer users than movies through the Woodbury
     identity, ``P = (I - W^T (W W^T + lam I)^-1 W) / lam``, which inverts a users-sized
@@ -74,14 +82,18 @@ def ease_weights(
         raise MovierecError(f"lowpass_weight must not be negative, got {lowpass_weight!r}")
     w = np.asarray(inputs, dtype=np.float64)
     n_users, n_movies = w.shape
-    if n_users < n_movies:
-        inner = np.linalg.inv(w @ w.T + lam * np.eye(n_users))
-        p = w.T @ (inner @ w)
+    solved = w if side_rows is None or not len(side_rows) \
+        else np.vstack([w, np.asarray(side_rows, np.float64)])
+    n_rows = len(solved)
+    if n_rows < n_movies:
+        inner = np.linalg.inv(solved @ solved.T + lam * np.eye(n_rows))
+        p = solved.T @ (inner @ solved)
         np.negative(p, out=p)
         p[np.diag_indices(n_movies)] += 1.0
         p /= lam
     else:
-        p = np.asarray(np.linalg.inv(w.T @ w + lam * np.eye(n_movies)), np.float64)
+        p = np.asarray(np.linalg.inv(solved.T @ solved + lam * np.eye(n_movies)), np.float64)
+    del solved
     p /= -np.diag(p)[None, :]  # in place: B is P's size, and 9,724 movies are 750 MB
     np.fill_diagonal(p, 0.0)
     if lowpass_weight:
@@ -154,6 +166,8 @@ class EASEModel(EmbeddingModel):
         popularity_exponent: ``p`` in the ``(pop_i + 1) ** -p`` column scaling.
         lowpass_weight: the low-pass term's weight relative to EASE's (0: no term).
         lowpass_factors: ``k``, the singular vectors the low-pass term keeps.
+        side_weight: the weight of the movie features' rows appended to ``W`` in the solve
+            (collective EASE; :mod:`movierec.data.features`); 0: none.
 
     Attributes:
         item_weights: non-trainable ``(n_movies, n_movies)`` ``B``, scaling folded in.
@@ -167,7 +181,7 @@ class EASEModel(EmbeddingModel):
                  seed: int | None = None, lam: float = 100.0, negative_weight: float = 0.3,
                  positive: float = 4.0, popularity_exponent: float = 0.2,
                  lowpass_weight: float = 0.0, lowpass_factors: int = 32,
-                 **kwargs: Any) -> None:
+                 side_weight: float = 0.0, **kwargs: Any) -> None:
         if int(n_movies) > MAX_ITEMS:
             gib = int(n_movies) ** 2 * 4 / 2**30
             raise MovierecError(
@@ -182,6 +196,8 @@ class EASEModel(EmbeddingModel):
         if lowpass_weight < 0 or int(lowpass_factors) < 1:
             raise ValueError("lowpass_weight must not be negative and lowpass_factors must be "
                              f"at least 1, got {lowpass_weight!r} and {lowpass_factors!r}")
+        if side_weight < 0:
+            raise ValueError(f"side_weight must not be negative, got {side_weight!r}")
         super().__init__(n_users, n_movies, factors, l2, rating_range, seed, **kwargs)
         self.lam = float(lam)
         self.negative_weight = float(negative_weight)
@@ -189,6 +205,7 @@ class EASEModel(EmbeddingModel):
         self.popularity_exponent = float(popularity_exponent)
         self.lowpass_weight = float(lowpass_weight)
         self.lowpass_factors = int(lowpass_factors)
+        self.side_weight = float(side_weight)
 
     # No factor or bias tables: the weights are W and B.
     def _factor_table(self, rows: int, offset: int, name: str) -> None:
@@ -225,14 +242,32 @@ class EASEModel(EmbeddingModel):
         return weighted_history(movies, ratings, n_movies=self.n_movies,
                                 positive=self.positive, negative_weight=self.negative_weight)
 
-    def fit_closed_form(self, pairs: np.ndarray, ratings: np.ndarray) -> None:
-        """Set ``W`` and ``B`` from the training pairs (replaces any earlier fit)."""
+    def fit_closed_form(self, pairs: np.ndarray, ratings: np.ndarray,
+                        movie_features: np.ndarray | None = None) -> None:
+        """Set ``W`` and ``B`` from the training pairs (replaces any earlier fit).
+
+        ``movie_features`` (``(n_features, n_movies)``,
+        :func:`movierec.data.features.movie_features`) are needed when ``side_weight`` is
+        above 0; they shape ``B`` only, so the saved model needs them no more.
+        """
+        if self.side_weight and movie_features is None:
+            raise MovierecError(
+                f"ease with side_weight {self.side_weight:g} needs the movies' features "
+                "(genres, years, tags): train it on a dataset (EncodedSplit.fit does this), "
+                "or set side_weight to 0")
+        side = None
+        if self.side_weight and movie_features is not None:
+            side = np.asarray(movie_features, np.float32)
+            if side.ndim != 2 or side.shape[1] != self.n_movies:
+                raise MovierecError(f"movie_features must be (n_features, {self.n_movies}), "
+                                    f"got {side.shape}")
+            side = self.side_weight * side
         pairs = np.asarray(pairs)
         matrix = self.input_matrix(pairs, ratings)
         popularity = np.bincount(pairs[:, 1], minlength=self.n_movies)
         weights = ease_weights(matrix, self.lam, popularity, self.popularity_exponent,
                                lowpass_weight=self.lowpass_weight,
-                               lowpass_factors=self.lowpass_factors)
+                               lowpass_factors=self.lowpass_factors, side_rows=side)
         if not self.built:
             self.build((None, 2))
         self.user_items.assign(matrix)
@@ -260,5 +295,6 @@ class EASEModel(EmbeddingModel):
                        "positive": self.positive,
                        "popularity_exponent": self.popularity_exponent,
                        "lowpass_weight": self.lowpass_weight,
-                       "lowpass_factors": self.lowpass_factors})
+                       "lowpass_factors": self.lowpass_factors,
+                       "side_weight": self.side_weight})
         return config

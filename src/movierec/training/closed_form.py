@@ -35,6 +35,7 @@ def fit_closed_form(
     n_movies: int,
     rating_range: tuple[float, float],
     verbose: int | None = None,
+    movie_features: np.ndarray | None = None,
 ) -> TrainResult:
     """Build ``config.model`` and solve it on the training pairs (arguments as ``fit``)."""
     model = model_class(config.model)(
@@ -42,12 +43,15 @@ def fit_closed_form(
         seed=config.seed, lam=config.lam, negative_weight=config.negative_weight,
         positive=config.positive, popularity_exponent=config.popularity_exponent,
         lowpass_weight=config.lowpass_weight, lowpass_factors=config.lowpass_factors,
+        side_weight=config.side_weight,
     )
     model.build((None, 2))
     with measure() as cost:
-        model.fit_closed_form(train_pairs, train_ratings)
+        model.fit_closed_form(train_pairs, train_ratings, movie_features)
+    side: dict[str, Any] = {} if movie_features is None or not config.side_weight \
+        else {"side_features": len(movie_features)}
     result_metrics = ranking_run_metrics(
-        model, cost, train_pairs, val_pairs,
+        model, cost, train_pairs, val_pairs, **side,
         ranking=validation_ranking(model, train_pairs, val_pairs, val_ratings, config.positive))
     # No epochs: an empty history (so no loss or validation curves are drawn for it).
     return TrainResult(model=model, config=config, history=[], metrics=result_metrics)

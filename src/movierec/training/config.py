@@ -56,6 +56,9 @@ class TrainConfig:
     movierec.models.ease)."""
     lowpass_factors: int = 32
     """``ease``: singular vectors the low-pass term keeps."""
+    side_weight: float = 0.0
+    """``ease``: weight of the movies' genres, release periods and tags as extra rows of its
+    input (0: none; see movierec.data.features)."""
     reg: float = 50.0
     """``ials``: the L2 penalty of its least-squares solves (``epochs`` counts its sweeps;
     50 with ``alpha`` 8 is latest-small's validation choice)."""
@@ -93,6 +96,8 @@ class TrainConfig:
             raise MovierecError("negative-weight must not be negative")
         if self.lowpass_weight < 0:
             raise MovierecError("lowpass-weight must not be negative")
+        if self.side_weight < 0:
+            raise MovierecError("side-weight must not be negative")
         if self.reg <= 0:
             raise MovierecError("reg must be positive")
         if self.alpha < 0:

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from movierec.data import Dataset, check_trainable
+from movierec.data.features import movie_features
 from movierec.encoding import Encoders
 from movierec.models import model_spec
 from movierec.splits import Split, random_split
@@ -48,6 +50,7 @@ def fit(
     n_movies: int,
     rating_range: tuple[float, float],
     verbose: int | None = None,
+    movie_features: np.ndarray | None = None,
 ) -> TrainResult:
     """Train ``config.model`` on encoded pairs; validate on the held-out pairs.
 
@@ -59,12 +62,18 @@ def fit(
         rating_range: (min, max) of the rating scale.
         verbose: Keras verbosity; ``None`` picks a progress bar on a terminal and one line
             per epoch otherwise.
+        movie_features: ``(n_features, n_movies)`` side information
+            (:func:`movierec.data.features.movie_features`) for a closed-form model with a
+            ``side_weight`` (``ease``); other trainers take none.
     """
     check_distribution(config)
-    trainer = _TRAINERS[model_spec(config.model).trainer]
+    spec = model_spec(config.model)
+    trainer = _TRAINERS[spec.trainer]
+    extra = {} if movie_features is None or spec.trainer != "closed-form" \
+        else {"movie_features": movie_features}
     return trainer(config, train_pairs, train_ratings, val_pairs, val_ratings,
                    n_users=n_users, n_movies=n_movies, rating_range=rating_range,
-                   verbose=verbose)
+                   verbose=verbose, **extra)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,9 @@ class EncodedSplit:
     rating_range: tuple[float, float]
     split_params: dict[str, Any] = field(default_factory=dict)
     """How the split was made (e.g. seed and test size), saved so it can be recreated."""
+    catalogue: tuple[pd.DataFrame, pd.DataFrame | None] | None = None
+    """The dataset's ``(movies, tags)``, from which a model with a ``side_weight`` gets its
+    movie features; None where the split was built without them."""
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, split: Split, **split_params: Any) -> EncodedSplit:
@@ -97,6 +109,7 @@ class EncodedSplit:
             test_ratings=split.test["rating"].to_numpy(np.float32),
             rating_range=(float(dataset.rating_scale[0]), float(dataset.rating_scale[1])),
             split_params=split_params,
+            catalogue=(dataset.movies, dataset.tags),
         )
 
     @classmethod
@@ -123,4 +136,13 @@ class EncodedSplit:
             config, pairs, ratings, self.test_pairs, self.test_ratings,
             n_users=len(self.encoders.users), n_movies=len(self.encoders.movies),
             rating_range=self.rating_range, verbose=verbose,
+            movie_features=self.movie_features() if config.side_weight else None,
         )
+
+    def movie_features(self) -> np.ndarray | None:
+        """:func:`~movierec.data.features.movie_features` of the encoded movies (None when
+        the split holds no catalogue)."""
+        if self.catalogue is None:
+            return None
+        movies, tags = self.catalogue
+        return movie_features(movies, self.encoders.movies.ids, tags)
