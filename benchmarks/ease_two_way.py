@@ -5,7 +5,9 @@ A candidate for issue 11's NDCG@10 targets, measured but not (yet) in the ``ease
     score(u, i) = (W B[:, i] + user_weight * B_users[:, u] . W[:, i]) * (pop_i + 1) ** -p
 
 ``W`` is ``ease``'s rating-weighted input and ``B`` its item-item closed form, both at
-``--preset rank``'s settings for the dataset (lam 300, 1 for a rating >= 4, 0.3 below).
+``--preset rank``'s lam and weights for the dataset (1 for a rating >= 4, 0.3 below), without
+its side rows or low-pass term (the figures in the tuning notes were measured with lam 300
+and exponent 0.2, before those were added).
 ``B_users`` is the same closed form on ``W``'s transpose (users x users, penalty
 ``user_lam``): a leave-one-out ridge regression of each user's row on the other users'
 rows, i.e. a user-kNN that EASE's derivation tunes.
