@@ -62,6 +62,10 @@ MAX_ITEMS = 30_000
 """Largest catalogue: ``B`` is ``n_movies^2`` float32 (3.6 GB at 30,000 movies)."""
 
 
+_SCALE_USERS = 1024
+"""Users (evenly spaced rows of ``W``) on which the low-pass term's scale is measured."""
+
+
 def ease_weights(
     inputs: np.ndarray, lam: float, popularity: np.ndarray | None = None,
     popularity_exponent: float = 0.0, *, lowpass_weight: float = 0.0, lowpass_factors: int = 32,
@@ -101,15 +105,12 @@ def ease_weights(
         # Both terms' scores on a sample of users: the weight is relative to ease's scale.
         rows = w[np.unique(np.linspace(0, n_users - 1, min(n_users, _SCALE_USERS)).astype(int))]
         low_norm = float(np.linalg.norm(rows @ low))
-        if low_norm > 0:
-            p += (lowpass_weight * float(np.linalg.norm(rows @ p)) / low_norm) * low
+        if low_norm > 0:  # scaled in place: no second items x items temporary
+            low *= lowpass_weight * float(np.linalg.norm(rows @ p)) / low_norm
+            p += low
     if popularity is not None and popularity_exponent:
         p *= (np.asarray(popularity, np.float64) + 1.0)[None, :] ** -popularity_exponent
     return p.astype(np.float32)
-
-
-_SCALE_USERS = 1024
-"""Users (evenly spaced rows of ``W``) on which the low-pass term's scale is measured."""
 
 
 def lowpass_weights(inputs: np.ndarray, factors: int) -> np.ndarray:
@@ -256,7 +257,7 @@ class EASEModel(EmbeddingModel):
                 "(genres, years, tags): train it on a dataset (EncodedSplit.fit does this), "
                 "or set side_weight to 0")
         side = None
-        if self.side_weight and movie_features is not None:
+        if self.side_weight:
             side = np.asarray(movie_features, np.float32)
             if side.ndim != 2 or side.shape[1] != self.n_movies:
                 raise MovierecError(f"movie_features must be (n_features, {self.n_movies}), "
