@@ -1,4 +1,6 @@
-"""Movie features: genres, release periods and tags as 0/1 rows, columns in the ids' order."""
+"""Movie features (genres, release periods and tags as 0/1 rows, columns in the ids' order)
+and user features (age bands, genders and occupations as 0/1 columns, rows in the ids'
+order)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movierec.data.features import movie_features
+from movierec.data.features import movie_features, user_features
 
 
 @pytest.fixture()
@@ -48,3 +50,20 @@ def test_a_movie_missing_from_the_catalogue_has_no_features(movies):
     assert not features[:, 1].any() and features[:, 0].any()
     empty = movie_features(movies.iloc[:0], [1, 2])
     assert empty.shape == (0, 2)
+
+
+def test_user_features_are_age_bands_genders_occupations_in_the_ids_order():
+    users = pd.DataFrame({"user_id": [1, 2, 3, 4], "age": [17, 18, 24, 56],
+                          "gender": ["M", "F", "F", "M"],
+                          "occupation": ["student", "writer", "student", ""]})
+    features = user_features(users, [4, 1, 2, 3, 9])  # 9 is not described
+    assert features.dtype == np.float32
+    np.testing.assert_array_equal(features, [
+        # under 18, 18-24, 56+ | F, M | student, writer (user 4 gave none)
+        [0, 0, 1, 0, 1, 0, 0],
+        [1, 0, 0, 0, 1, 1, 0],
+        [0, 1, 0, 1, 0, 0, 1],
+        [0, 1, 0, 1, 0, 1, 0],
+        [0, 0, 0, 0, 0, 0, 0],
+    ])
+    assert user_features(users, [1, 2], age_bands=(30,)).shape == (2, 1 + 2 + 2)

@@ -10,6 +10,7 @@ import pytest
 
 from movierec.data import DATASETS, Dataset, get_release, load
 from movierec.data.dataset import years_from_titles
+from movierec.data.movielens import read_users
 from movierec.errors import DataError
 
 RATING_DTYPES = {"user_id": "int64", "movie_id": "int64", "rating": "float32",
@@ -38,6 +39,7 @@ def test_latest_small_has_the_published_counts(real_data_dir: Path) -> None:
     assert movies.loc[114335, "genres"] == ""  # "(no genres listed)"
     assert pd.isna(movies.loc[40697, "year"])  # "Babylon 5" has no year
     assert list(dataset.tags.columns) == ["movie_id", "tag"] and len(dataset.tags) == 3_683
+    assert dataset.users is None  # latest-small describes no users
     assert dataset.tags["movie_id"].isin(movies.index).all()
 
 
@@ -57,6 +59,9 @@ def test_100k_has_the_published_counts_and_genres_from_flags(real_data_dir: Path
     assert (first.user_id, first.movie_id, first.rating, first.timestamp) == (
         196, 242, 3.0, 881250949)  # u.data order is kept (the u1-u5 folds rely on it)
     assert dataset.tags is None  # ML-100K ships no tags
+    users = dataset.users.set_index("user_id")
+    assert len(users) == 943 and list(users.columns) == ["age", "gender", "occupation"]
+    assert tuple(users.loc[1]) == (24, "M", "technician")
 
 
 # Tiny copies of each release's own file format. Movie 2's title has a comma (quoted in CSV),
@@ -105,6 +110,27 @@ def test_each_release_format_reads_into_the_same_tables(tmp_path: Path, name: st
     assert movies.loc[3, "genres"] == ""
     assert pd.isna(movies.loc[3, "year"])
     assert dataset.rating_scale == DATASETS[name].rating_scale
+
+
+def test_users_are_read_from_u_user_and_users_dat(tmp_path: Path) -> None:
+    folder = tmp_path / "ml-1m"
+    folder.mkdir()
+    _write_1m(folder)
+    assert load("1m", tmp_path, download=False, cache=False).users is None  # no users.dat
+    (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n")
+    users = load("1m", tmp_path, download=False, cache=False).users
+    assert users.to_dict("list") == {"user_id": [1, 2], "age": [1, 56], "gender": ["F", "M"],
+                                     "occupation": ["10", "16"]}
+    u_files = tmp_path / "u"
+    u_files.mkdir()
+    (u_files / "u.user").write_text("1|24|M|technician|85711\n2|53|F|other|94043\n")
+    users = read_users(DATASETS["100k"], u_files)
+    assert users["age"].tolist() == [24, 53] and users["occupation"].tolist() == [
+        "technician", "other"]
+    (u_files / "u.user").write_text("1|24|M|technician|85711\n2|old|F|other|94043\n")
+    with pytest.raises(DataError, match=r"u\.user: every line must be user_id\|age\|gender"
+                                        r".*restore the file from ml-100k\.zip"):
+        read_users(DATASETS["100k"], u_files)
 
 
 def test_registry_describes_all_seven_releases() -> None:

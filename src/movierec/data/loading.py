@@ -8,7 +8,7 @@ from pathlib import Path
 from movierec.data.cache import CACHED_RELEASES, CachedShard, load_cached, load_cached_shard
 from movierec.data.custom import load_ratings
 from movierec.data.dataset import Dataset
-from movierec.data.movielens import get_release, read_release, read_tags
+from movierec.data.movielens import get_release, read_release, read_tags, read_users
 from movierec.data.sources import cache_dir, locate
 from movierec.errors import DataError
 
@@ -32,7 +32,8 @@ def load(name: str, data_dir: str | Path | None = None, *, download: bool = True
         return load_cached(release, folder, cache_dir())
     ratings, movies = read_release(release, folder)
     return Dataset(name=release.name, ratings=ratings, movies=movies,
-                   rating_scale=release.rating_scale, tags=read_tags(release, folder))
+                   rating_scale=release.rating_scale, tags=read_tags(release, folder),
+                   users=read_users(release, folder))
 
 
 def dataset_from_options(

@@ -121,6 +121,35 @@ def read_tags(release: Release, folder: Path) -> pd.DataFrame | None:
     return pd.DataFrame({"movie_id": tags["movieId"], "tag": tags["tag"].fillna("")})
 
 
+def read_users(release: Release, folder: Path) -> pd.DataFrame | None:
+    """The users' age, gender and occupation (user_id, age, gender, occupation) of a
+    release that ships them (ML-100K's ``u.user``, ML-1M's ``users.dat``), else None.
+
+    ``age`` is in years in ``u.user`` and the lower bound of an age band in ``users.dat``
+    (1, 18, 25, ...); ``occupation`` is a name in ``u.user`` and a code in ``users.dat``.
+    The zip code is not kept.
+    """
+    name = {"u-files": "u.user", "dat": "users.dat"}.get(release.layout)
+    path = folder / name if name else None
+    if path is None or not path.is_file():
+        return None
+    columns = (["user_id", "age", "gender", "occupation", "zip"] if release.layout == "u-files"
+               else ["user_id", "gender", "age", "occupation", "zip"])
+    text = _decode(path.read_bytes(), release.encoding).replace("::", "|")
+    try:
+        users = pd.read_csv(io.StringIO(text), sep="|", header=None, names=columns,
+                            dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
+        user_ids = pd.to_numeric(users["user_id"], errors="raise").astype("int64")
+        ages = pd.to_numeric(users["age"], errors="raise").astype("int64")
+    except (ValueError, pd.errors.ParserError) as error:
+        raise DataError(f"{path}: every line must be {'|'.join(columns)} with a whole-number "
+                        f"user_id and age ({error}); restore the file from {release.zip_name}"
+                        ) from error
+    return pd.DataFrame({"user_id": user_ids, "age": ages,
+                         "gender": users["gender"].str.strip(),
+                         "occupation": users["occupation"].str.strip()})
+
+
 _RATING_DTYPES = {"user_id": "int64", "movie_id": "int64", "rating": "float32",
                   "timestamp": "int64"}
 
