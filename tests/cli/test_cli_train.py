@@ -225,6 +225,18 @@ def test_ease_lowpass_options_reach_the_saved_model(ratings_file: Path, tmp_path
     assert "Traceback" not in error and not (tmp_path / "bad").exists()
 
 
+def test_ease_user_weight_on_data_without_users_is_a_clear_error(ratings_file: Path,
+                                                                 tmp_path: Path, capsys) -> None:
+    """A ratings file describes no users: --user-weight says so, and writes no run."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--ratings", str(ratings_file), "--model", "ease", "--user-weight",
+              "0.5", "--out", str(tmp_path / "users")])
+    error = capsys.readouterr().err
+    assert exit_.value.code != 0 and "needs the users' age, gender and occupation" in error
+    assert "set user_weight to 0" in error
+    assert "Traceback" not in error and not (tmp_path / "users").exists()
+
+
 def test_preset_rank_on_train_and_compare(ratings_file: Path, tmp_path: Path) -> None:
     """--preset rank trains a ranking model with its validated settings ("small": a user's
     file); compare gives each model its own settings from the preset."""

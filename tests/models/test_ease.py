@@ -183,6 +183,65 @@ def test_side_weight_makes_movies_sharing_a_feature_alike():
         linked.fit_closed_form(pairs, ratings, np.ones((2, 3), np.float32))
 
 
+def _two_groups():
+    """Users 0-2 (group A) rated movies 0, 1 and 4; users 3-5 (group B) 2, 3 and 4; user 6,
+    of group A, only movie 4, which says nothing about which pair they will like."""
+    pairs = [(u, m) for u in range(6) for m in ((0, 1, 4) if u < 3 else (2, 3, 4))]
+    pairs = np.array([*pairs, (6, 4)], dtype=np.int32)
+    groups = np.zeros((7, 2), np.float32)
+    groups[[0, 1, 2, 6], 0] = 1.0
+    groups[[3, 4, 5], 1] = 1.0
+    return pairs, np.full(len(pairs), 5.0, np.float32), groups
+
+
+def test_user_weight_ranks_by_what_users_alike_in_age_gender_occupation_liked(tmp_path):
+    pairs, ratings, groups = _two_groups()
+    plain = model_class("ease")(7, 5, rating_range=RANGE, lam=1.0, popularity_exponent=0.0)
+    plain.fit_closed_form(pairs, ratings)
+    flat = NumpyScorer(ScoringWeights.from_model(plain)).rows_of_users(np.array([6]))[0]
+    assert flat[:4] == pytest.approx(np.full(4, flat[0]), abs=1e-5)  # a tie without them
+    model = model_class("ease")(7, 5, rating_range=RANGE, lam=1.0, popularity_exponent=0.0,
+                                user_weight=0.5)
+    model.fit_closed_form(pairs, ratings, user_features=groups)  # unbuilt: takes their count
+    assert model.n_user_features == 2
+    w = keras.ops.convert_to_numpy(model.user_items)
+    b = keras.ops.convert_to_numpy(model.item_weights)
+    assert w.shape == (7, 5 + 2) and b.shape == (5 + 2, 5)
+    np.testing.assert_array_equal(w[:, 5:], 0.5 * groups)  # kept as W's last columns
+    scores = NumpyScorer(ScoringWeights.from_model(model)).rows_of_users(np.arange(7))
+    np.testing.assert_allclose(scores, w @ b, atol=1e-5)
+    every = np.array([(u, i) for u in range(7) for i in range(5)], dtype=np.int32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(every))[:, 0],
+                               (w @ b).reshape(-1), atol=1e-5)
+    assert min(scores[6, 0], scores[6, 1]) > max(scores[6, 2], scores[6, 3]) + 0.01
+    # saved and reloaded safely, with the feature count; similar movies use W's movies only
+    model.save(tmp_path / "ease.keras")
+    again = keras.saving.load_model(tmp_path / "ease.keras", safe_mode=True)
+    assert (again.get_config()["user_weight"], again.get_config()["n_user_features"]) \
+        == (0.5, 2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again.item_weights), b)
+    tables = again.scoring_tables()
+    assert tables["similarity_vectors"].shape == (5, 7)
+    # a new user has no demographics on record: their feature columns are 0
+    row = tables["fold_in"](np.array([0]), np.array([5.0]))
+    assert row.shape == (7,) and not row[5:].any() and row[0] == 1.0
+
+
+def test_user_weight_needs_the_users_features_in_the_built_shape():
+    pairs, ratings, groups = _two_groups()
+    model = model_class("ease")(7, 5, rating_range=RANGE, lam=1.0, user_weight=0.5,
+                                n_user_features=3)
+    model.build((None, 2))
+    with pytest.raises(MovierecError, match="needs the users' age, gender and occupation"):
+        model.fit_closed_form(pairs, ratings)
+    with pytest.raises(MovierecError, match="built for 3 user features, got 2"):
+        model.fit_closed_form(pairs, ratings, user_features=groups)
+    with pytest.raises(MovierecError, match=r"user_features must be \(7, n_features\)"):
+        model.fit_closed_form(pairs, ratings, user_features=groups[:5])
+    with pytest.raises(ValueError, match="must not be negative"):
+        model_class("ease")(7, 5, user_weight=-1.0)
+
+
 def test_model_weights_are_the_recipe():
     model, pairs, ratings = _fitted(lam=5.0, negative_weight=0.3, popularity_exponent=0.2)
     w = np.zeros((40, 30))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -53,6 +54,23 @@ def test_ease_side_weight_trains_on_the_datasets_features(encoded: EncodedSplit)
     assert not np.allclose(keras.ops.convert_to_numpy(side.model.item_weights),
                            keras.ops.convert_to_numpy(plain.model.item_weights))
     assert side.metrics["val_ndcg_at_10"] > 0
+
+
+def test_ease_user_weight_trains_on_the_datasets_users(encoded: EncodedSplit) -> None:
+    """Demographics given with the dataset become W's extra columns; none: a clear error."""
+    with pytest.raises(MovierecError, match="needs the users' age, gender and occupation"):
+        encoded.fit(TrainConfig(model="ease", lam=5.0, user_weight=0.5), verbose=0)
+    ids = np.asarray(encoded.encoders.users.ids)
+    users = pd.DataFrame({"user_id": ids, "age": 20 + ids % 40,
+                          "gender": np.where(ids % 2, "F", "M"), "occupation": "writer"})
+    described = replace(encoded, users=users)
+    features = described.user_features()
+    assert features is not None and features.shape[0] == len(ids)
+    result = described.fit(TrainConfig(model="ease", lam=5.0, user_weight=0.5), verbose=0)
+    assert result.metrics["user_features"] == features.shape[1]
+    width = len(encoded.encoders.movies) + features.shape[1]
+    assert keras.ops.convert_to_numpy(result.model.user_items).shape == (len(ids), width)
+    assert result.metrics["val_ndcg_at_10"] > 0
 
 
 def test_history_has_one_row_per_epoch_with_rating_metrics(encoded: EncodedSplit) -> None:

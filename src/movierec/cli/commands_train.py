@@ -37,8 +37,8 @@ PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (lar
 # CLI parameter -> TrainConfig field, for options a preset must not override when given.
 _CONFIG_OPTIONS = ("model", "epochs", "batch_size", "learning_rate", "factors", "l2", "seed",
                    "early_stopping", "lam", "negative_weight", "popularity_exponent",
-                   "lowpass_weight", "lowpass_factors", "side_weight", "reg", "alpha",
-                   "dropout")
+                   "lowpass_weight", "lowpass_factors", "side_weight", "user_weight", "reg",
+                   "alpha", "dropout")
 
 
 def _explicit(ctx: typer.Context) -> set[str]:
@@ -91,13 +91,16 @@ def train_command(
         0.2, help="ease: divide each movie's column by (its ratings + 1) ** this."),
     lowpass_weight: float = typer.Option(
         0.0, help="ease: weight of a low-pass term (GF-CF's ideal low-pass filter) beside "
-        "EASE's item-item weights, relative to them (0: none; --preset rank sets 0.35 on "
+        "EASE's item-item weights, relative to them (0: none; --preset rank sets 0.25 on "
         "100k)."),
     lowpass_factors: int = typer.Option(
         32, help="ease: singular vectors the low-pass term keeps."),
     side_weight: float = typer.Option(
         0.0, help="ease: weight of the movies' genres, release periods and tags (where the "
         "data has them) as extra rows of its input (0: none)."),
+    user_weight: float = typer.Option(
+        0.0, help="ease: weight of the users' age band, gender and occupation (100k has them) "
+        "as extra columns of its input (0: none; --preset rank sets 0.6 on 100k)."),
     reg: float = typer.Option(50.0, help="ials: L2 penalty of its least-squares solves "
                               "(--epochs counts its sweeps; latest-small's validation "
                               "choice: 50 with --alpha 8 and 8 sweeps)."),
@@ -141,7 +144,7 @@ def train_command(
         factors=factors, l2=l2, seed=seed, early_stopping=early_stopping or None,
         lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
         lowpass_weight=lowpass_weight, lowpass_factors=lowpass_factors,
-        side_weight=side_weight, reg=reg, alpha=alpha, dropout=dropout,
+        side_weight=side_weight, user_weight=user_weight, reg=reg, alpha=alpha, dropout=dropout,
         distribution=distribution,
     )
     shard = process_shard(dataset, data_dir, test_size=test_size, split_seed=split_seed) \

@@ -36,6 +36,7 @@ def fit_closed_form(
     rating_range: tuple[float, float],
     verbose: int | None = None,
     movie_features: np.ndarray | None = None,
+    user_features: np.ndarray | None = None,
 ) -> TrainResult:
     """Build ``config.model`` and solve it on the training pairs (arguments as ``fit``)."""
     model = model_class(config.model)(
@@ -43,13 +44,18 @@ def fit_closed_form(
         seed=config.seed, lam=config.lam, negative_weight=config.negative_weight,
         positive=config.positive, popularity_exponent=config.popularity_exponent,
         lowpass_weight=config.lowpass_weight, lowpass_factors=config.lowpass_factors,
-        side_weight=config.side_weight,
+        side_weight=config.side_weight, user_weight=config.user_weight,
+        n_user_features=0 if user_features is None or not config.user_weight
+        else np.shape(user_features)[1],
     )
     model.build((None, 2))
     with measure() as cost:
-        model.fit_closed_form(train_pairs, train_ratings, movie_features)
-    side: dict[str, Any] = {} if movie_features is None or not config.side_weight \
-        else {"side_features": len(movie_features)}
+        model.fit_closed_form(train_pairs, train_ratings, movie_features, user_features)
+    side: dict[str, Any] = {}
+    if movie_features is not None and config.side_weight:
+        side["side_features"] = len(movie_features)
+    if user_features is not None and config.user_weight:
+        side["user_features"] = int(np.shape(user_features)[1])
     result_metrics = ranking_run_metrics(
         model, cost, train_pairs, val_pairs, **side,
         ranking=validation_ranking(model, train_pairs, val_pairs, val_ratings, config.positive))

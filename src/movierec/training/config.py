@@ -59,6 +59,9 @@ class TrainConfig:
     side_weight: float = 0.0
     """``ease``: weight of the movies' genres, release periods and tags as extra rows of its
     input (0: none; see movierec.data.features)."""
+    user_weight: float = 0.0
+    """``ease``: weight of the users' age band, gender and occupation as extra columns of its
+    input, where the dataset has them (ML-100K; 0: none; see movierec.data.features)."""
     reg: float = 50.0
     """``ials``: the L2 penalty of its least-squares solves (``epochs`` counts its sweeps;
     50 with ``alpha`` 8 is latest-small's validation choice)."""
@@ -98,6 +101,8 @@ class TrainConfig:
             raise MovierecError("lowpass-weight must not be negative")
         if self.side_weight < 0:
             raise MovierecError("side-weight must not be negative")
+        if self.user_weight < 0:
+            raise MovierecError("user-weight must not be negative")
         if self.reg <= 0:
             raise MovierecError("reg must be positive")
         if self.alpha < 0:

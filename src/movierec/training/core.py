@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from movierec.data import Dataset, check_trainable
-from movierec.data.features import movie_features
+from movierec.data.features import movie_features, user_features
 from movierec.encoding import Encoders
 from movierec.models import model_spec
 from movierec.splits import Split, random_split
@@ -51,6 +51,7 @@ def fit(
     rating_range: tuple[float, float],
     verbose: int | None = None,
     movie_features: np.ndarray | None = None,
+    user_features: np.ndarray | None = None,
 ) -> TrainResult:
     """Train ``config.model`` on encoded pairs; validate on the held-out pairs.
 
@@ -65,12 +66,15 @@ def fit(
         movie_features: ``(n_features, n_movies)`` side information
             (:func:`movierec.data.features.movie_features`) for a closed-form model with a
             ``side_weight`` (``ease``); other trainers take none.
+        user_features: ``(n_users, n_features)`` demographics
+            (:func:`movierec.data.features.user_features`) for a closed-form model with a
+            ``user_weight`` (``ease``); other trainers take none.
     """
     check_distribution(config)
     spec = model_spec(config.model)
     trainer = _TRAINERS[spec.trainer]
-    extra = {} if movie_features is None or spec.trainer != "closed-form" \
-        else {"movie_features": movie_features}
+    extra = {} if spec.trainer != "closed-form" \
+        else {"movie_features": movie_features, "user_features": user_features}
     return trainer(config, train_pairs, train_ratings, val_pairs, val_ratings,
                    n_users=n_users, n_movies=n_movies, rating_range=rating_range,
                    verbose=verbose, **extra)
@@ -96,6 +100,9 @@ class EncodedSplit:
     catalogue: tuple[pd.DataFrame, pd.DataFrame | None] | None = None
     """The dataset's ``(movies, tags)``, from which a model with a ``side_weight`` gets its
     movie features; None where the split was built without them."""
+    users: pd.DataFrame | None = None
+    """The dataset's users' demographics, from which a model with a ``user_weight`` gets its
+    user features; None where the dataset has none or the split was built without them."""
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, split: Split, **split_params: Any) -> EncodedSplit:
@@ -110,6 +117,7 @@ class EncodedSplit:
             rating_range=(float(dataset.rating_scale[0]), float(dataset.rating_scale[1])),
             split_params=split_params,
             catalogue=(dataset.movies, dataset.tags),
+            users=dataset.users,
         )
 
     @classmethod
@@ -137,6 +145,7 @@ class EncodedSplit:
             n_users=len(self.encoders.users), n_movies=len(self.encoders.movies),
             rating_range=self.rating_range, verbose=verbose,
             movie_features=self.movie_features() if config.side_weight else None,
+            user_features=self.user_features() if config.user_weight else None,
         )
 
     def movie_features(self) -> np.ndarray | None:
@@ -146,3 +155,10 @@ class EncodedSplit:
             return None
         movies, tags = self.catalogue
         return movie_features(movies, self.encoders.movies.ids, tags)
+
+    def user_features(self) -> np.ndarray | None:
+        """:func:`~movierec.data.features.user_features` of the encoded users (None when
+        the split holds no users' demographics)."""
+        if self.users is None:
+            return None
+        return user_features(self.users, self.encoders.users.ids)
