@@ -287,9 +287,9 @@ BEST = Preset(
 # latest-small: the mean over three validation_split seeds (42, 43, 44).
 _EASE_SMALL: Overrides = {"lam": 150.0, "negative_weight": 0.3, "positive": 4.0,
                           "popularity_exponent": 0.2, "side_weight": 1.5}
-_EASE_100K: Overrides = {"lam": 300.0, "negative_weight": 0.3, "positive": 4.0,
-                         "popularity_exponent": 0.1, "lowpass_weight": 0.35,
-                         "lowpass_factors": 32, "side_weight": 2.0}
+_EASE_100K: Overrides = {"lam": 400.0, "negative_weight": 0.3, "positive": 4.0,
+                         "popularity_exponent": 0.15, "lowpass_weight": 0.25,
+                         "lowpass_factors": 32, "side_weight": 2.0, "user_weight": 0.6}
 # ials: the best (reg, alpha) on both validation splits; 8 sweeps (15 were within 0.002).
 _IALS: Overrides = {"factors": 64, "epochs": 8, "reg": 50.0, "alpha": 8.0,
                     "negative_weight": 0.3}
@@ -383,3 +383,4 @@ def resolve_preset(
     overrides = {key: value for key, value in preset.overrides(dataset, model, n_ratings).items()
                  if key in known and key not in kept}
     return replace(base, **overrides)
+
