@@ -15,6 +15,10 @@ validation split of the training part (never on the test part):
 * every ranking model of the registry (``model_names(group="ranking")``; today ``ease``)
   with ``--preset rank``'s settings.
 * ``dot-bias`` with ``--preset fast``: the rating models' best ranker.
+* ``EASE (Steck 2019)``: the paper's EASE, on who rated what (every training rating counts
+  1, no popularity scaling, side rows, low-pass term or user columns), its lam chosen from
+  ``PAPER_EASE_LAMS`` by validation NDCG@10 on the validation split: the reference that
+  movierec's ``ease`` must beat.
 * implicit's ALS and BPR (optional: only when ``import implicit`` works), on who rated what
   (every training rating counts 1), with factors and regularization chosen by validation
   NDCG@10 on ``validation_split`` of the training part.
@@ -52,12 +56,13 @@ from movierec.presets import resolve_preset
 from movierec.recommend import Recommender
 from movierec.splits import Split, leave_last_n, validation_split
 from movierec.topk import top_k
-from movierec.training import EncodedSplit
+from movierec.training import EncodedSplit, TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
 K = 10
 Scorer = Callable[[np.ndarray], np.ndarray]
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+PAPER_EASE_LAMS = (50.0, 100.0, 200.0, 300.0, 500.0, 1000.0)
 
 
 @dataclass
@@ -81,6 +86,16 @@ def fit_popularity(data: EncodedSplit, dataset: Dataset) -> Fitted:
 def fit_preset(data: EncodedSplit, dataset: Dataset, preset: str, model: str
                ) -> tuple[Fitted, Recommender]:
     config = resolve_preset(preset, dataset.name, model=model, n_ratings=dataset.n_ratings)
+    return fit_config(data, config)
+
+
+def paper_ease(lam: float) -> TrainConfig:
+    """Steck's EASE as the paper has it: binary input (a rating of any value counts 1,
+    ``negative_weight`` 1), no popularity scaling, nothing added."""
+    return TrainConfig(model="ease", lam=lam, negative_weight=1.0, popularity_exponent=0.0)
+
+
+def fit_config(data: EncodedSplit, config: TrainConfig) -> tuple[Fitted, Recommender]:
     result = data.fit(config, verbose=0)
     rec = Recommender.from_model(result.model, data.encoders, data.split.train)
     m = result.metrics
@@ -190,6 +205,12 @@ def run_protocol(dataset: Dataset, split: Split, label: str, threshold: float | 
         fitted, rec = fit_preset(data, dataset, "rank", name)
         rankers[name] = (fitted, rec)
         add(f"{name} (rank)", fitted)
+    by_lam = {lam: metrics_of(fit_config(validation, paper_ease(lam))[0].score, validation,
+                              threshold)[f"ndcg@{K}"] for lam in PAPER_EASE_LAMS}
+    lam = max(by_lam, key=lambda value: by_lam[value])
+    add("EASE (Steck 2019)", fit_config(data, paper_ease(lam))[0],
+        f"lam {lam:g} (validation NDCG@10 by lam: "
+        + ", ".join(f"{value:g}: {v:.4f}" for value, v in by_lam.items()) + ")")
     for name, (cls, grid) in implicit_peers().items():
         best = max(grid, key=lambda p: metrics_of(fit_implicit(cls, p, validation).score,
                                                   validation, threshold)[f"ndcg@{K}"])

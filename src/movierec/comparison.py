@@ -33,7 +33,7 @@ from movierec.evaluation import (
 from movierec.models import MODEL_NAMES, model_names, model_spec
 from movierec.models.baselines import BiasBaseline, GlobalMean
 from movierec.plots import plot_rmse_bars, plot_validation_curves
-from movierec.presets import resolve_preset
+from movierec.presets import paper_ease, resolve_preset
 from movierec.recommend import Recommender
 from movierec.runs import save_run
 from movierec.training import EncodedSplit, TrainConfig
@@ -42,6 +42,8 @@ BASELINES = {"global-mean": GlobalMean, "bias-baseline": BiasBaseline}
 RANKING_BASELINES = ("popularity", "random")
 K = 10
 RELEVANCE_THRESHOLD = 4.0
+PAPER_EASE_ROW = "EASE (Steck 2019)"
+"""The name of the paper's EASE in :func:`compare_rankers`' rows."""
 
 
 @dataclass
@@ -123,12 +125,16 @@ def compare_rankers(
     verbose: int | None = None,
     on_row: Any = None,
     max_epochs: int | None = None,
+    reference: bool = False,
 ) -> tuple[list[ComparisonRow], dict[str, str]]:
     """Every ranking model (registry group ``"ranking"``) trained on ``data`` with
     ``preset``'s settings for the dataset, beside the rows of ``others`` that rank (e.g.
     popularity and the rating models of an earlier :func:`compare` on the same split).
     ``max_epochs`` caps the epochs (sweeps) of the models that train in epochs, for a
     quick look (``movierec demo --epochs 1``); closed-form models are solved as always.
+    With ``reference``, the paper's EASE (:func:`movierec.presets.paper_ease`, where the
+    dataset has a validated lam) joins as the row :data:`PAPER_EASE_ROW`, not saved and never
+    the best ranker: the figure the ranking models must beat.
 
     A ranking model that cannot train here (a preset or the model refusing the dataset, e.g.
     ease on a catalogue too large for its dense matrices) is left out, with its reason.
@@ -155,6 +161,12 @@ def compare_rankers(
                                 on_row=on_row, configs={name: config}))
         except MovierecError as error:
             skipped[name] = str(error)
+    paper = paper_ease(dataset.name) if reference else None
+    if paper is not None:
+        row = _fit_keras(PAPER_EASE_ROW, dataset, data, paper, None, verbose)
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
     trained = {row.name for row in rows}
     rows.extend(row for row in others if row.ranking and row.name not in trained)
     rows.sort(key=lambda row: -row.ranking.get(f"ndcg@{K}", -math.inf))
@@ -175,7 +187,7 @@ def _fit_keras(name: str, dataset: Dataset, data: EncodedSplit, base_config: Tra
     run_dir = save_run(out / name, result, data, dataset) if out is not None else None
     m = result.train_metrics
     ranking = {}
-    if not model_spec(name).batch_dependent:
+    if not model_spec(base_config.model).batch_dependent:
         recommender = Recommender.from_model(result.model, data.encoders, data.split.train,
                                              dataset.movies)
         ranking = ranking_report(recommender, data.split, K, RELEVANCE_THRESHOLD)

@@ -58,7 +58,8 @@ from typing import Any
 from movierec.errors import MovierecError
 from movierec.training import TrainConfig
 
-__all__ = ["PRESETS", "Preset", "dataset_key", "get_preset", "resolve_preset"]
+__all__ = ["PAPER_EASE_LAM", "PRESETS", "Preset", "dataset_key", "get_preset", "paper_ease",
+           "resolve_preset"]
 
 LARGE_RATINGS = 2_000_000
 """Datasets without their own entry use ``large`` settings from this many ratings on."""
@@ -384,3 +385,20 @@ def resolve_preset(
                  if key in known and key not in kept}
     return replace(base, **overrides)
 
+
+PAPER_EASE_LAM: Mapping[str, float] = {"latest-small": 200.0, "100k": 500.0}
+"""lam of the paper's EASE (Steck 2019) per dataset, by validation NDCG@10 on
+``validation_split`` (10 %, seed 42) of the benchmark's training part, from 50, 100, 200,
+300, 500 and 1000 (as ``python -m benchmarks.ranking`` chooses it for its "EASE (Steck
+2019)" peer)."""
+
+
+def paper_ease(dataset: str) -> TrainConfig | None:
+    """The paper's EASE on ``dataset``: binary input (every rating counts 1), no popularity
+    scaling, side rows, low-pass term or user columns, at its validated lam; the reference
+    that ``--preset rank`` must beat (``movierec demo`` shows it). None for a dataset with no
+    validated lam."""
+    lam = PAPER_EASE_LAM.get(dataset)
+    if lam is None:
+        return None
+    return TrainConfig(model="ease", lam=lam, negative_weight=1.0, popularity_exponent=0.0)

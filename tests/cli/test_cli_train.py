@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import movierec.comparison as comparison_module
 from movierec.cli import app, main
+from movierec.comparison import PAPER_EASE_ROW
 from movierec.errors import MovierecError
 from movierec.models import model_names
 
@@ -109,8 +110,12 @@ def test_demo_runs_the_whole_tutorial(real_data_dir: Path, tmp_path: Path) -> No
                      "relative score"):
         assert expected in result.output
     step4 = result.output.split("4. Beyond the tutorial")[1]
-    for name in ("popularity", "dot-bias", *model_names(group="ranking")):
+    for name in ("popularity", "dot-bias", PAPER_EASE_ROW, *model_names(group="ranking")):
         assert name in step4
+    # best NDCG@10 first: the rank preset's ease above the paper's EASE, above popularity
+    rows = [line.split("│")[1].strip() for line in step4.splitlines()
+            if line.startswith("│") and "│" in line[1:]]
+    assert rows.index("ease") < rows.index(PAPER_EASE_ROW) < rows.index("popularity")
 
 
 def test_a_ranking_model_trains_evaluates_and_recommends(ratings_file: Path,

@@ -306,15 +306,16 @@ def demo_command(
 
 def _demo_rankers(data: Dataset, rows: list, out: Path, user,
                   max_epochs: int | None = None) -> None:
-    """The demo's step 4: the ranking models (``--preset rank``) against popularity and the
-    rating models of step 2, then the best ranker's top 10 for the same user."""
+    """The demo's step 4: the ranking models (``--preset rank``) against popularity, the
+    paper's EASE and the rating models of step 2, then the best ranker's top 10 for the
+    same user."""
     from movierec.cli.commands_recommend import print_user_recommendations
     from movierec.comparison import best_ranker, compare_rankers, comparison_tables
 
-    console.rule("[bold]4. Beyond the tutorial: models that rank, against popularity and "
-                 "the rating models")
+    console.rule("[bold]4. Beyond the tutorial: models that rank, against popularity, the "
+                 "paper's EASE and the rating models")
     ranked, skipped = compare_rankers(data, EncodedSplit.random(data, 0.1, 42), rows, out=out,
-                                      verbose=0, max_epochs=max_epochs)
+                                      verbose=0, max_epochs=max_epochs, reference=True)
     for name, reason in skipped.items():
         console.print(f"[yellow]{name} left out:[/] {reason}", highlight=False)
     console.print(comparison_tables(ranked, title=f"on {data.name}")[1])
