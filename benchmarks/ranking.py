@@ -52,7 +52,7 @@ from movierec.data import Dataset
 from movierec.evaluation import evaluate_split, popularity_scorer
 from movierec.measure import measure
 from movierec.models import model_names
-from movierec.presets import resolve_preset
+from movierec.presets import paper_ease, resolve_preset
 from movierec.recommend import Recommender
 from movierec.splits import Split, leave_last_n, validation_split
 from movierec.topk import top_k
@@ -87,12 +87,6 @@ def fit_preset(data: EncodedSplit, dataset: Dataset, preset: str, model: str
                ) -> tuple[Fitted, Recommender]:
     config = resolve_preset(preset, dataset.name, model=model, n_ratings=dataset.n_ratings)
     return fit_config(data, config)
-
-
-def paper_ease(lam: float) -> TrainConfig:
-    """Steck's EASE as the paper has it: binary input (a rating of any value counts 1,
-    ``negative_weight`` 1), no popularity scaling, nothing added."""
-    return TrainConfig(model="ease", lam=lam, negative_weight=1.0, popularity_exponent=0.0)
 
 
 def fit_config(data: EncodedSplit, config: TrainConfig) -> tuple[Fitted, Recommender]:
@@ -205,10 +199,15 @@ def run_protocol(dataset: Dataset, split: Split, label: str, threshold: float | 
         fitted, rec = fit_preset(data, dataset, "rank", name)
         rankers[name] = (fitted, rec)
         add(f"{name} (rank)", fitted)
-    by_lam = {lam: metrics_of(fit_config(validation, paper_ease(lam))[0].score, validation,
+    def paper(lam: float) -> TrainConfig:
+        config = paper_ease(dataset.name, lam)
+        assert config is not None  # a lam is given
+        return config
+
+    by_lam = {lam: metrics_of(fit_config(validation, paper(lam))[0].score, validation,
                               threshold)[f"ndcg@{K}"] for lam in PAPER_EASE_LAMS}
     lam = max(by_lam, key=lambda value: by_lam[value])
-    add("EASE (Steck 2019)", fit_config(data, paper_ease(lam))[0],
+    add("EASE (Steck 2019)", fit_config(data, paper(lam))[0],
         f"lam {lam:g} (validation NDCG@10 by lam: "
         + ", ".join(f"{value:g}: {v:.4f}" for value, v in by_lam.items()) + ")")
     for name, (cls, grid) in implicit_peers().items():

@@ -393,12 +393,12 @@ PAPER_EASE_LAM: Mapping[str, float] = {"latest-small": 200.0, "100k": 500.0}
 2019)" peer)."""
 
 
-def paper_ease(dataset: str) -> TrainConfig | None:
+def paper_ease(dataset: str, lam: float | None = None) -> TrainConfig | None:
     """The paper's EASE on ``dataset``: binary input (every rating counts 1), no popularity
-    scaling, side rows, low-pass term or user columns, at its validated lam; the reference
-    that ``--preset rank`` must beat (``movierec demo`` shows it). None for a dataset with no
-    validated lam."""
-    lam = PAPER_EASE_LAM.get(dataset)
+    scaling, side rows, low-pass term or user columns, at ``lam`` or else its validated lam;
+    the reference that ``--preset rank`` must beat (``movierec demo`` shows it). None for a
+    dataset with no validated lam when ``lam`` is not given."""
+    lam = PAPER_EASE_LAM.get(dataset) if lam is None else lam
     if lam is None:
         return None
     return TrainConfig(model="ease", lam=lam, negative_weight=1.0, popularity_exponent=0.0)

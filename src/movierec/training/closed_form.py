@@ -45,11 +45,8 @@ def fit_closed_form(
         positive=config.positive, popularity_exponent=config.popularity_exponent,
         lowpass_weight=config.lowpass_weight, lowpass_factors=config.lowpass_factors,
         side_weight=config.side_weight, user_weight=config.user_weight,
-        n_user_features=0 if user_features is None or not config.user_weight
-        else np.shape(user_features)[1],
     )
-    model.build((None, 2))
-    with measure() as cost:
+    with measure() as cost:  # builds the model: its shapes follow the user features given
         model.fit_closed_form(train_pairs, train_ratings, movie_features, user_features)
     side: dict[str, Any] = {}
     if movie_features is not None and config.side_weight:
