@@ -37,6 +37,9 @@ def serve_command(
                                     "of request that score faster than this many ms at start "
                                     "(cheaper than a worker thread); 0: always in worker "
                                     "threads."),
+    token_file: Path | None = typer.Option(None, "--token-file", help="File whose first line "
+                                           "is the bearer token that writes need (default: "
+                                           "the MOVIEREC_API_TOKEN environment variable)."),
 ) -> None:
     """Serve recommendations over HTTP (JSON API at /docs) with a web page at /.
 
@@ -49,13 +52,15 @@ def serve_command(
                             f"{', '.join(_LOG_LEVELS)}")
 
     from movierec.service.app import create_app, limit_blas_threads
+    from movierec.service.auth import read_token
 
+    token = read_token(token_file)
     limit_blas_threads(blas_threads)
     sock = _bind(host, port)  # fail early and clearly if the address is taken
     try:
         console.print(f"Loading {run} ...", highlight=False)
         service = create_app(run, max_body_bytes=max_body_kib * 1024,
-                             worker_threads=threads, inline_ms=inline_ms)
+                             worker_threads=threads, inline_ms=inline_ms, token=token)
         state = service.state.service
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host

@@ -46,6 +46,7 @@ from fastapi.staticfiles import StaticFiles
 import movierec
 from movierec.errors import MovierecError, UnknownIdError
 from movierec.service import schemas as s
+from movierec.service.auth import WriteToken
 from movierec.service.blas import limit_blas_threads
 from movierec.service.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from movierec.service.routes import build_router
@@ -67,6 +68,7 @@ def create_app(
     warm: bool = True,
     worker_threads: int | None = None,
     inline_ms: float = DEFAULT_INLINE_MS,
+    token: WriteToken | None = None,
 ) -> FastAPI:
     """The service for one run: a run directory, or a ready :class:`Recommender`.
 
@@ -80,6 +82,8 @@ def create_app(
         inline_ms: score on the event loop the kinds of request that warm-up scored faster
             than this many milliseconds, the others in the thread pool (see the module
             docstring). 0, or ``warm=False``, always uses the thread pool.
+        token: the bearer token that endpoints which write require
+            (:mod:`movierec.service.auth`); None: every write answers 401.
 
     Raises:
         MovierecError: the run is missing, incomplete, or its model does not load.
@@ -107,6 +111,7 @@ def create_app(
                     "strings for runs on your own data. The web page is at `/`.",
     )
     app.state.service = state
+    app.state.token = token or WriteToken(None)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(UnknownIdError, _unknown_id)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
