@@ -37,3 +37,31 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 @pytest.fixture
 def ratings() -> pd.DataFrame:
     return synthetic_ratings()
+
+
+POSTGRES_ENV = "MOVIEREC_TEST_POSTGRES"
+"""The URL of an empty PostgreSQL database the store tests may overwrite
+(``scripts/start-postgres.sh`` starts a server and prints one; ``.ci/run`` sets it)."""
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test database's URL; skips with the reason when no server is reachable, except
+    under CI (``CI=true``), where a missing server fails the test."""
+    url = os.environ.get(POSTGRES_ENV, "")
+    reason = ""
+    if not url:
+        reason = (f"{POSTGRES_ENV} is not set (run: export "
+                  f"{POSTGRES_ENV}=$(bash scripts/start-postgres.sh))")
+    else:
+        try:
+            import psycopg
+
+            psycopg.connect(url, connect_timeout=5).close()
+        except Exception as error:
+            reason = f"no PostgreSQL server at {POSTGRES_ENV}: {error}"
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs the PostgreSQL tests to run: {reason}")
+        pytest.skip(reason)
+    return url
