@@ -47,11 +47,12 @@ def _register_commands() -> None:
         commands_explore,
         commands_recommend,
         commands_serve,
+        commands_store,
         commands_train,
     )
 
     modules: tuple = (commands_data, commands_explore, commands_train, commands_serve,
-                      commands_recommend)
+                      commands_recommend, commands_store)
     for module in modules:
         module.register(app)
 

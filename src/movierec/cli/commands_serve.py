@@ -40,10 +40,15 @@ def serve_command(
     token_file: Path | None = typer.Option(None, "--token-file", help="File whose first line "
                                            "is the bearer token that writes need (default: "
                                            "the MOVIEREC_API_TOKEN environment variable)."),
+    store: str | None = typer.Option(None, "--store", "-s", help="A ratings store (SQLite "
+                                     "file or postgresql:// URL, made with `movierec store "
+                                     "init`): users' ratings are kept and change their lists "
+                                     "at once. Writes need the token."),
 ) -> None:
     """Serve recommendations over HTTP (JSON API at /docs) with a web page at /.
 
-    The run loads once at start; one that does not load stops with a message.
+    The run loads once at start; one that does not load stops with a message. With
+    --store, a service on an address other than loopback needs a token.
     """
     import uvicorn
 
@@ -52,15 +57,19 @@ def serve_command(
                             f"{', '.join(_LOG_LEVELS)}")
 
     from movierec.service.app import create_app, limit_blas_threads
-    from movierec.service.auth import read_token
+    from movierec.service.auth import check_exposure, read_token
+    from movierec.store import open_store
 
     token = read_token(token_file)
+    check_exposure(host, token, writable=store is not None)
     limit_blas_threads(blas_threads)
+    ratings_store = open_store(store) if store is not None else None
     sock = _bind(host, port)  # fail early and clearly if the address is taken
     try:
         console.print(f"Loading {run} ...", highlight=False)
         service = create_app(run, max_body_bytes=max_body_kib * 1024,
-                             worker_threads=threads, inline_ms=inline_ms, token=token)
+                             worker_threads=threads, inline_ms=inline_ms, token=token,
+                             store=ratings_store)
         state = service.state.service
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
@@ -72,11 +81,20 @@ def serve_command(
             f"Scoring ms: {timings}; under {inline_ms:g} ms on the event loop, the rest in "
             "worker threads.", highlight=False,
         )
+        if ratings_store is not None:
+            console.print(f"Ratings store: {ratings_store.location} "
+                          f"({ratings_store.count():,} ratings); writes "
+                          f"{'need the token' if token.configured else 'are refused: no token'}"
+                          ".", highlight=False)
         if state.info is not None and not state.info.validated:
             console.print(f"note: {NO_VALIDATION}", highlight=False)
         config = uvicorn.Config(service, log_level=log_level.lower(), access_log=False,
                                 timeout_graceful_shutdown=5)
         uvicorn.Server(config).run(sockets=[sock])
+    except BaseException:
+        if ratings_store is not None:
+            ratings_store.close()
+        raise
     finally:
         sock.close()
 

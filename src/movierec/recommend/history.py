@@ -68,6 +68,11 @@ class TrainingHistory:
         """Movie indices user index ``user`` rated in training."""
         return self._movies[self._ptr[user]: self._ptr[user + 1]]
 
+    def ratings(self, user: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Movie indices, ratings and timestamps of user index ``user``'s training ratings."""
+        start, end = self._ptr[user], self._ptr[user + 1]
+        return self._movies[start:end], self._ratings[start:end], self._stamps[start:end]
+
     def n_ratings(self, user: int) -> int:
         return int(self._ptr[user + 1] - self._ptr[user])
 

@@ -144,6 +144,10 @@ class Recommender:
         and held-out): what :meth:`recommend` leaves out with ``exclude_seen``."""
         return self._rated.seen(user_index)
 
+    def train_ratings_of(self, user_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Movie indices, ratings and timestamps of the training ratings of ``user_index``."""
+        return self._history.ratings(user_index)
+
     def n_train_ratings(self, user: Any) -> int:
         """How many training ratings ``user`` has (0 means an untrained vector)."""
         return self._history.n_ratings(int(self.user_indices([user])[0]))

@@ -49,9 +49,11 @@ from movierec.service import schemas as s
 from movierec.service.auth import WriteToken
 from movierec.service.blas import limit_blas_threads
 from movierec.service.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from movierec.service.ratings import build_ratings_router
 from movierec.service.routes import build_router
 from movierec.service.state import DEFAULT_INLINE_MS, ServiceState
 from movierec.service.state import load as _load
+from movierec.store import RatingsStore, StoreUnavailableError
 
 __all__ = [
     "DEFAULT_INLINE_MS", "DEFAULT_MAX_BODY_BYTES", "BodySizeLimit", "ServiceState",
@@ -69,6 +71,7 @@ def create_app(
     worker_threads: int | None = None,
     inline_ms: float = DEFAULT_INLINE_MS,
     token: WriteToken | None = None,
+    store: RatingsStore | None = None,
 ) -> FastAPI:
     """The service for one run: a run directory, or a ready :class:`Recommender`.
 
@@ -84,21 +87,32 @@ def create_app(
             docstring). 0, or ``warm=False``, always uses the thread pool.
         token: the bearer token that endpoints which write require
             (:mod:`movierec.service.auth`); None: every write answers 401.
+        store: a ratings store (:func:`movierec.store.open_store`): users' ratings are
+            stored through ``/users/{user_id}/ratings`` and their lists computed from them
+            (:mod:`movierec.service.ratings`). The app closes it when it shuts down.
 
     Raises:
         MovierecError: the run is missing, incomplete, or its model does not load.
     """
     state = ServiceState(*_load(source))
+    if store is not None and store.id_kind != state.users.kind:
+        raise MovierecError(f"the ratings store {store.location} holds {store.id_kind} ids "
+                            f"but the run's ids are {state.users.kind}s: give a store made "
+                            "for this run's data")
     if warm:
         state.scoring_seconds = state.warm()
         state.decide_inline(inline_ms)
-    _, new_user_model = s.new_user_request_model(state.low, state.high)
+    rating_model, new_user_model = s.new_user_request_model(state.low, state.high)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if worker_threads:
             anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
-        yield
+        try:
+            yield
+        finally:
+            if store is not None:
+                store.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -112,23 +126,32 @@ def create_app(
     )
     app.state.service = state
     app.state.token = token or WriteToken(None)
+    app.state.store = store
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(UnknownIdError, _unknown_id)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(MovierecError, _bad_input)  # type: ignore[arg-type]
+    app.add_exception_handler(StoreUnavailableError, _unavailable)  # type: ignore[arg-type]
     app.add_api_route("/", _index, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(build_router(new_user_model))
+    if store is not None:
+        app.include_router(build_ratings_router(rating_model))
     app.openapi_tags = [
         {"name": "service", "description": "The loaded run."},
         {"name": "users", "description": "Recommendations and predictions for users."},
         {"name": "movies", "description": "The catalogue and similar movies."},
+        {"name": "ratings", "description": "Users' stored ratings (with a ratings store)."},
     ]
     return app
 
 
 def _index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+def _unavailable(request: Request, error: StoreUnavailableError) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=503)
 
 
 def _unknown_id(request: Request, error: UnknownIdError) -> JSONResponse:

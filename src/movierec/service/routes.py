@@ -8,13 +8,16 @@ add a thread hop to every request and undo the inline scoring on the event loop 
 
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 import numpy as np
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel
 
 from movierec.checks import plain
 from movierec.service import schemas as s
+from movierec.service.ratings import get_store, stored_ratings
 from movierec.service.state import ServiceState
+from movierec.store import RatingsStore
 
 __all__ = ["build_router", "get_state"]
 
@@ -34,11 +37,16 @@ async def get_state(request: Request) -> ServiceState:
 
 
 State = Annotated[ServiceState, Depends(get_state)]
+StoreOrNone = Annotated[RatingsStore | None, Depends(get_store)]
 
 
-async def get_health(state: State) -> s.Health:
-    """The loaded model, its dataset and how many users, movies and ratings it knows."""
-    return state.health
+async def get_health(state: State, store: StoreOrNone) -> s.Health:
+    """The loaded model, its dataset and how many users, movies and ratings it knows; with
+    a ratings store, its backend and latest write."""
+    if store is None:
+        return state.health
+    seq = await anyio.to_thread.run_sync(store.last_seq)
+    return state.health.model_copy(update={"store": store.backend, "store_seq": seq})
 
 
 async def list_users(
@@ -53,6 +61,7 @@ async def list_users(
 
 async def recommend_user(
     state: State,
+    store: StoreOrNone,
     user_id: str,
     k: Annotated[int, Query(ge=1, le=100, description="How many movies.")] = 10,
     top: Annotated[int, Query(ge=0, le=50, description="How many of the user's own "
@@ -63,7 +72,15 @@ async def recommend_user(
                     "best-liked popular movies, labelled as a fallback).")] = "none",
 ) -> dict[str, Any]:
     """Top-``k`` movies for a known user (excluding those they rated), with their own
-    highest-rated movies; with ``fallback=popular``, popular movies for any other user."""
+    highest-rated movies; with ``fallback=popular``, popular movies for any other user.
+    With a ratings store, a user's stored ratings count at once: every movie they rated
+    is left out and the list is computed from their whole history."""
+    if store is not None:
+        user = state.stored_user(user_id)
+        stored = await stored_ratings(store, user)
+        if stored:
+            return await state.call("feedback", state.feedback_recommendations, user, stored,
+                                    k, top)
     if fallback == "popular":
         reason = state.fallback_reason(user_id)
         if reason is not None:

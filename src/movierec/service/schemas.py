@@ -25,13 +25,18 @@ __all__ = [
     "PredictResponse",
     "Prediction",
     "RatedMovie",
+    "RatingDeleted",
+    "RatingsWritten",
     "RawId",
     "ScoreKind",
     "ScoredMovie",
     "SimilarMovies",
+    "StoredRatingOut",
+    "StoredRatings",
     "UserList",
     "UserRecommendations",
     "new_user_request_model",
+    "ratings_batch_model",
 ]
 
 MAX_NEW_USER_RATINGS = 500
@@ -75,6 +80,10 @@ class Health(_Model):
     score_kind: ScoreKind = Field("rating", description="What recommendation scores are: "
                                   + _SCORE_KIND)
     version: str = Field(description="movierec version serving the run.")
+    store: str | None = Field(None, description="The ratings store's backend ('sqlite' or "
+                              "'postgresql'), or null when the service keeps no ratings.")
+    store_seq: int | None = Field(None, description="The sequence number of the store's "
+                                  "latest write (null without a store).")
 
 
 class Movie(_Model):
@@ -114,6 +123,11 @@ class UserRecommendations(_Model):
         "and each score is the movie's damped mean rating.")
     note: str | None = Field(None, description="Only in a fallback answer: why, starting "
                              "with 'FALLBACK:'.")
+    folded_in: bool | None = Field(None, description="Only with a ratings store, for a user "
+                                   "with stored ratings: true when the list was computed from "
+                                   "their whole history (training and stored ratings) by "
+                                   "fold-in, false when the stored ratings repeat training "
+                                   "ones and the trained model answered.")
 
 
 class NewUserRecommendations(_Model):
@@ -156,6 +170,41 @@ class Prediction(_Model):
 
 class PredictResponse(_Model):
     predictions: list[Prediction]
+
+
+class StoredRatingOut(_Model):
+    movie_id: RawId
+    rating: float
+    timestamp: int = Field(description="When it was stored, in seconds since the epoch (UTC).")
+
+
+class StoredRatings(_Model):
+    user_id: RawId
+    ratings: list[StoredRatingOut] = Field(description="Every stored rating of the user, in "
+                                           "the order they were written.")
+
+
+class RatingsWritten(_Model):
+    user_id: RawId
+    n_ratings: int = Field(description="Ratings stored by this request.")
+    seq: int = Field(description="The store's sequence number of this write.")
+
+
+class RatingDeleted(_Model):
+    user_id: RawId
+    movie_id: RawId
+    seq: int = Field(description="The store's sequence number of this deletion.")
+
+
+def ratings_batch_model(rating_model: type[BaseModel]) -> type[BaseModel]:
+    """The body of ``POST /users/{user_id}/ratings``: ratings of the cold-start request's
+    shape (``rating_model``, bounded by the run's scale)."""
+    return create_model(
+        "RatingsBatch", __base__=_Model,
+        ratings=(list[rating_model], Field(  # type: ignore[valid-type]
+            min_length=1, max_length=MAX_NEW_USER_RATINGS,
+            description="Ratings to store, all or none: each movie once.")),
+    )
 
 
 def new_user_request_model(low: float, high: float) -> tuple[type[BaseModel], type[BaseModel]]:

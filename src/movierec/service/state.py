@@ -9,6 +9,8 @@ thread pool.
 """
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -24,12 +26,17 @@ from movierec.checks import plain
 from movierec.errors import MovierecError, UnknownIdError
 from movierec.ids import IdKind, parse_id
 from movierec.recommend.fallback import PopularSource, fallback_reason, popular_fallback
+from movierec.recommend.feedback import recommend_with_feedback
 from movierec.service import schemas as s
 
 if TYPE_CHECKING:
     from movierec.runs import RunInfo
+    from movierec.store import StoredRating
 
 __all__ = ["DEFAULT_INLINE_MS", "ServiceRecommender", "ServiceState", "load"]
+
+FEEDBACK_CACHE = 4096
+"""Lists of users with stored ratings kept, each for as long as their stored ratings stay."""
 
 DEFAULT_INLINE_MS = 1.0
 """Scoring calls measured faster than this at warm-up run on the event loop."""
@@ -92,6 +99,8 @@ class ServiceState:
         self._movie_index = {raw: i for i, raw in enumerate(movie_ids)}
         self._movie_at = [self.movie(raw) for raw in movie_ids]
         self.user_top_rated = lru_cache(maxsize=8192)(self._user_top_rated)
+        self._feedback_cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._feedback_lock = threading.Lock()
         self.inline: set[str] = set()
         self.scoring_seconds: dict[str, float] = {}
         self.score_kind: str = getattr(recommender, "score_kind", "rating")
@@ -172,6 +181,42 @@ class ServiceState:
         """The body of ``GET /users/{user_id}/recommendations``."""
         return {"user_id": user_id, "k": k, "top_rated": list(self.user_top_rated(user_id, top)),
                 "recommendations": self.recommend(user_id, k), "score_kind": self.score_kind}
+
+    def stored_user(self, raw: Any) -> Any:
+        """``raw`` as a user id the ratings store may hold: any id of the run's id type,
+        known to the model or not; else UnknownIdError."""
+        value = parse_id(raw, self.users.kind)
+        if value is None:
+            raise UnknownIdError(f"{_shown(raw)} is not a user id of this run (its ids are "
+                                 f"{'integers' if self.users.kind == 'int' else 'strings'})")
+        return value
+
+    def feedback_recommendations(self, user_id: Any, stored: "list[StoredRating]", k: int,
+                                 top: int) -> dict[str, Any]:
+        """The body of ``GET /users/{user_id}/recommendations`` for a user with stored
+        ratings: from their training and stored ratings
+        (:func:`movierec.recommend.feedback.recommend_with_feedback`). Kept while the
+        user's stored ratings stay the same (same count, same latest write)."""
+        key = (user_id, k, top, len(stored), max(r.seq for r in stored))
+        with self._feedback_lock:
+            found = self._feedback_cache.get(key)
+            if found is not None:
+                self._feedback_cache.move_to_end(key)
+                return found
+        answer = recommend_with_feedback(
+            self.recommender,  # type: ignore[arg-type]
+            user_id, [(r.movie_id, r.rating, r.timestamp) for r in stored], k, top=top)
+        body = {"user_id": user_id, "k": k,
+                "top_rated": [{**self.movie(m), "rating": float(r)}
+                              for m, r in answer.top_rated],
+                "recommendations": self.scored(answer.movie_ids.tolist(),
+                                               answer.values.tolist()),
+                "score_kind": self.score_kind, "folded_in": answer.folded_in}
+        with self._feedback_lock:
+            self._feedback_cache[key] = body
+            while len(self._feedback_cache) > FEEDBACK_CACHE:
+                self._feedback_cache.popitem(last=False)
+        return body
 
     def fallback_reason(self, raw: Any) -> str | None:
         """Why the user ``raw`` gets no personal recommendations (unknown to the model, or

@@ -1,0 +1,135 @@
+"""The endpoints of a service with a ratings store (``serve --store``): users' ratings are
+stored, and every user's list comes from their stored ratings at request time.
+
+* ``POST /users/{user_id}/ratings`` stores a batch, all or nothing, and answers once the
+  write is durable. Each entry is checked as ``POST /recommendations`` checks it (a movie
+  the run knows, a rating on the run's scale) and a movie may appear once; a bad entry is a
+  422 naming it (``loc`` ends with its index) and nothing is stored.
+* ``GET /users/{user_id}/ratings`` lists what is stored; ``DELETE
+  /users/{user_id}/ratings/{movie_id}`` removes one rating.
+* ``GET /users/{user_id}/recommendations`` (in :mod:`~movierec.service.routes`) folds a
+  user with stored ratings in again (:meth:`ServiceState.feedback_recommendations`).
+
+Writes need the bearer token (:mod:`~movierec.service.auth`); a store that cannot be
+written answers 503 and reads keep being served. The store lives at ``app.state.store``,
+apart from the model (``app.state.service``), so a reloaded model keeps it.
+"""
+
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from pydantic import BaseModel
+
+from movierec.errors import UnknownIdError
+from movierec.ids import parse_id
+from movierec.service import schemas as s
+from movierec.service.auth import UNAUTHORIZED_RESPONSE, require_token
+from movierec.service.state import ServiceState
+from movierec.store import RatingsStore, StoredRating
+
+__all__ = ["build_ratings_router", "get_store", "stored_ratings"]
+
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **UNAUTHORIZED_RESPONSE,
+    413: {"model": s.ErrorResponse, "description": "The request body is too large."},
+    503: {"model": s.ErrorResponse, "description": "The ratings store cannot be written now "
+                                                   "(read-only, full, or unreachable); "
+                                                   "nothing was stored."},
+}
+
+
+async def get_store(request: Request) -> RatingsStore | None:
+    """The app's ratings store, or None (``async``: called on the event loop)."""
+    return request.app.state.store
+
+
+async def _state(request: Request) -> ServiceState:
+    return request.app.state.service
+
+
+async def _required_store(request: Request) -> RatingsStore:
+    store = request.app.state.store
+    if store is None:  # the routes exist only with a store; a reload cannot remove it
+        raise HTTPException(404, "this service keeps no ratings: start it with --store")
+    return store
+
+
+State = Annotated[ServiceState, Depends(_state)]
+Store = Annotated[RatingsStore, Depends(_required_store)]
+
+
+async def stored_ratings(store: RatingsStore, user: Any) -> list[StoredRating]:
+    """The user's stored ratings: read on the event loop from SQLite (a local read is
+    quicker than a thread hop), in a worker thread from PostgreSQL (a network round trip)."""
+    if store.backend == "sqlite":
+        return store.user_ratings(user)
+    return await anyio.to_thread.run_sync(store.user_ratings, user)
+
+
+def _entry_error(index: int, field: str, message: str) -> HTTPException:
+    return HTTPException(422, [{"loc": ["body", "ratings", index, field], "msg": message,
+                                "type": "value_error"}])
+
+
+def build_ratings_router(rating_model: type[BaseModel]) -> APIRouter:
+    """The ratings endpoints; ``rating_model`` is one rating of ``POST /recommendations``
+    (:func:`~movierec.service.schemas.new_user_request_model`), bounded by the run's scale."""
+    batch_model = s.ratings_batch_model(rating_model)
+
+    async def post_ratings(
+        state: State, store: Store, user_id: str,
+        batch: Annotated[batch_model, Body()],  # type: ignore[valid-type]
+    ) -> dict[str, Any]:
+        """Store ratings of a user (known to the model or new), all or none; the answer
+        comes once they are durable, and the user's next list reflects them."""
+        user = state.stored_user(user_id)
+        pairs: list[tuple[Any, float]] = []
+        seen: dict[Any, int] = {}
+        for index, item in enumerate(batch.ratings):  # type: ignore[attr-defined]
+            try:
+                movie = state.movie_id(item.movie_id)
+            except UnknownIdError as error:
+                raise _entry_error(index, "movie_id", str(error)) from None
+            if movie in seen:
+                raise _entry_error(index, "movie_id", f"movie id {movie!r} is rated twice in "
+                                   f"this batch (entries {seen[movie]} and {index}): send "
+                                   "each movie once")
+            seen[movie] = index
+            pairs.append((movie, float(item.rating)))
+        seq = await anyio.to_thread.run_sync(store.put, user, pairs)
+        return {"user_id": user, "n_ratings": len(pairs), "seq": seq}
+
+    async def get_ratings(state: State, store: Store, user_id: str) -> dict[str, Any]:
+        """Every stored rating of the user (none for a user who rated nothing here)."""
+        user = state.stored_user(user_id)
+        rows = await stored_ratings(store, user)
+        return {"user_id": user, "ratings": [
+            {"movie_id": r.movie_id, "rating": r.rating, "timestamp": r.timestamp}
+            for r in rows]}
+
+    async def delete_rating(state: State, store: Store, user_id: str,
+                            movie_id: str) -> dict[str, Any]:
+        """Remove the user's stored rating of one movie; 404 when there is none."""
+        user = state.stored_user(user_id)
+        movie = parse_id(movie_id, state.movies_encoder.kind)
+        seq = None if movie is None else await anyio.to_thread.run_sync(
+            store.delete, user, movie)
+        if seq is None:
+            raise HTTPException(404, f"user {user!r} has no stored rating of movie "
+                                     f"{movie_id!r}")
+        return {"user_id": user, "movie_id": movie, "seq": seq}
+
+    router = APIRouter(tags=["ratings"])
+    write = [Depends(require_token)]
+    router.add_api_route("/users/{user_id}/ratings", post_ratings, methods=["POST"],
+                         status_code=201, response_model=s.RatingsWritten,
+                         dependencies=write, responses=_WRITE_ERRORS)
+    router.add_api_route("/users/{user_id}/ratings", get_ratings, methods=["GET"],
+                         response_model=s.StoredRatings,
+                         responses={404: {"model": s.ErrorResponse}})
+    router.add_api_route("/users/{user_id}/ratings/{movie_id}", delete_rating,
+                         methods=["DELETE"], response_model=s.RatingDeleted,
+                         dependencies=write,
+                         responses={**_WRITE_ERRORS, 404: {"model": s.ErrorResponse}})
+    return router
