@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import uvicorn
 from helpers import train_tiny_run
@@ -35,9 +36,10 @@ TIMEOUT_MS = 15_000
 class ServerThread:
     """uvicorn serving ``app`` on 127.0.0.1 in a background thread, on a free port."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, port: int = 0) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(64)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
@@ -222,3 +224,74 @@ def test_a_ranking_run_shows_relative_scores_not_ratings(browser, ranking_server
         expect(page.locator("#new-hint")).to_contain_text("relative score")
     finally:
         context.close()
+
+
+def test_a_known_user_rates_with_stars_and_the_ratings_outlive_a_restart(
+        browser, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """With a ratings store: rating three recommendations (after entering the token once)
+    replaces them at once, and they are still there after a reload and a restart."""
+    from playwright.sync_api import expect
+
+    from movierec.service.auth import WriteToken
+    from movierec.store import create_store, open_store
+
+    folder = tmp_path_factory.mktemp("web-store")
+    run_dir = train_tiny_run(folder / "run", epochs=15)
+    store_path = folder / "ratings.sqlite"
+    create_store(store_path, pd.DataFrame(columns=["user_id", "movie_id", "rating"]),
+                 id_kind="int").close()
+
+    def serve(port: int = 0):
+        return ServerThread(create_app(run_dir, token=WriteToken("t0ken"),
+                                       store=open_store(store_path)), port)
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        with serve() as server:
+            page.goto(server.url + "/#user=2")
+            cards = page.get_by_test_id("user-recs").locator("li.movie-card")
+            expect(cards).to_have_count(12)
+            expect(page.get_by_test_id("stored-ratings")).to_contain_text("None yet")
+
+            # Without the token the page asks for it and stores nothing.
+            cards.first.get_by_role("button", name="4 stars").click()
+            expect(page.get_by_test_id("token")).to_be_visible()
+            expect(page.locator("#status")).to_contain_text("write token")
+            page.get_by_test_id("token").fill("t0ken")
+            page.get_by_test_id("save-token").click()
+            expect(page.get_by_test_id("token")).to_be_hidden()
+
+            rated: list[str] = []
+            for stars in ("4 stars", "5 stars", "2 stars"):
+                movie = cards.first.get_attribute("data-movie-id")
+                cards.first.get_by_role("button", name=stars, exact=True).click()
+                rated.append(movie)
+                expect(page.get_by_test_id("stored-ratings").locator("li.chip")
+                       ).to_have_count(len(rated))
+                expect(cards.first).not_to_have_attribute("data-movie-id", movie)
+            shown = cards.evaluate_all("cards => cards.map(c => c.dataset.movieId)")
+            assert not set(rated) & set(shown) and len(shown) == 12
+            _save(page, tmp_path / "known-user-rated.png")
+
+            page.reload()
+            expect(page.get_by_test_id("stored-ratings").locator("li.chip")).to_have_count(3)
+            port = int(server.url.rsplit(":", 1)[1])
+        with serve(port) as restarted:  # same address (the page's origin), same file
+            page.goto(restarted.url + "/#user=2")
+            chips = page.get_by_test_id("stored-ratings").locator("li.chip")
+            expect(chips).to_have_count(3)
+            ids = chips.evaluate_all("chips => chips.map(c => c.dataset.movieId)")
+            assert sorted(ids) == sorted(rated)
+            expect(cards).to_have_count(12)
+            shown = cards.evaluate_all("cards => cards.map(c => c.dataset.movieId)")
+            assert not set(rated) & set(shown)
+            # Removing one (the token is remembered) gives it back to the candidates.
+            chips.first.get_by_role("button").click()
+            expect(chips).to_have_count(2)
+    finally:
+        context.close()
+    assert not errors, errors

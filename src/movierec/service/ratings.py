@@ -105,7 +105,7 @@ def build_ratings_router(rating_model: type[BaseModel]) -> APIRouter:
         user = state.stored_user(user_id)
         rows = await stored_ratings(store, user)
         return {"user_id": user, "ratings": [
-            {"movie_id": r.movie_id, "rating": r.rating, "timestamp": r.timestamp}
+            {**state.movie(r.movie_id), "rating": r.rating, "timestamp": r.timestamp}
             for r in rows]}
 
     async def delete_rating(state: State, store: Store, user_id: str,

@@ -172,8 +172,9 @@ class PredictResponse(_Model):
     predictions: list[Prediction]
 
 
-class StoredRatingOut(_Model):
-    movie_id: RawId
+class StoredRatingOut(Movie):
+    """A movie the user rated through the service, with its catalogue entry."""
+
     rating: float
     timestamp: int = Field(description="When it was stored, in seconds since the epoch (UTC).")
 

@@ -33,8 +33,8 @@ function el(tag, attrs = {}, ...children) {
 
 async function api(path, options = {}) {
   const response = await fetch(path, {
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
     ...options,
+    headers: { "Content-Type": "application/json", Accept: "application/json", ...(options.headers || {}) },
   });
   let body = null;
   try {
@@ -47,7 +47,9 @@ async function api(path, options = {}) {
     const message = Array.isArray(detail)
       ? detail.map((d) => d.msg).join("; ")
       : detail || `${response.status} ${response.statusText}`;
-    throw new Error(message);
+    const error = new Error(message);
+    error.status = response.status;
+    throw error;
   }
   return body;
 }
@@ -178,11 +180,11 @@ function rankedHint(kind) {
 
 // -- Known users --------------------------------------------------------------------------
 
-async function showUser(userId) {
+async function showUser(userId, { keepStatus = false } = {}) {
   const id = String(userId).trim();
   if (!id) return;
   $("user-id").value = id;
-  showStatus(null);
+  if (!keepStatus) showStatus(null);
   try {
     const data = await api(`/users/${encodeURIComponent(id)}/recommendations?k=12&top=8`);
     $("user-results").hidden = false;
@@ -193,17 +195,90 @@ async function showUser(userId) {
       ),
       "No ratings.",
     );
+    const writable = Boolean(state.health && state.health.store);
     fill(
       $("user-recs"),
-      data.recommendations.map((m) => movieCard(m, scoreBadge(m.score, data.score_kind))),
+      data.recommendations.map((m) => {
+        const card = movieCard(m, scoreBadge(m.score, data.score_kind));
+        if (writable) {
+          card.classList.add("rateable");
+          card.append(starPicker(m, null, (value) => rateKnown(id, m, value)));
+        }
+        return card;
+      }),
       "Nothing left to recommend.",
     );
+    $("top-hint").textContent = writable ? "Highest-rated, in the training data and here." : "Highest-rated in the training data.";
+    if (writable) await showStored(id);
     $("user-hint").textContent = `Movies they have not rated, ${rankedHint(data.score_kind)}.`;
     history.replaceState(null, "", `#user=${encodeURIComponent(id)}`);
   } catch (error) {
     $("user-results").hidden = true;
     showStatus(error.message);
   }
+}
+
+// -- Ratings kept by the service (serve --store) -----------------------------------------
+
+const TOKEN_KEY = "movierec-write-token";
+
+function authHeaders() {
+  const token = localStorage.getItem(TOKEN_KEY);
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+async function showStored(userId) {
+  const data = await api(`/users/${encodeURIComponent(userId)}/ratings`);
+  $("stored-box").hidden = false;
+  fill(
+    $("stored"),
+    data.ratings.map((r) =>
+      el(
+        "li",
+        { class: "chip", "data-movie-id": String(r.movie_id) },
+        el("span", { class: "chip-title", text: displayTitle(r) }),
+        el("span", { class: "chip-stars", text: starsText(r.rating) }),
+        el("button", {
+          type: "button",
+          class: "chip-remove",
+          "aria-label": `Remove ${displayTitle(r)}`,
+          onclick: () => unrateKnown(userId, r),
+          text: "×",
+        }),
+      ),
+    ),
+    "None yet: click the stars under a recommendation.",
+  );
+}
+
+async function writeRatings(path, options, done) {
+  try {
+    await api(path, { ...options, headers: authHeaders() });
+    showStatus(done, "info");
+    return true;
+  } catch (error) {
+    if (error.status === 401) {
+      $("token-form").hidden = false;
+      $("token").focus();
+      showStatus("Saving ratings needs the service's write token: enter it above, then rate again.");
+    } else {
+      showStatus(error.message);
+    }
+    return false;
+  }
+}
+
+async function rateKnown(userId, movie, value) {
+  const body = JSON.stringify({ ratings: [{ movie_id: movie.movie_id, rating: value }] });
+  const saved = await writeRatings(`/users/${encodeURIComponent(userId)}/ratings`, { method: "POST", body },
+    `Saved ${starsText(value)} for ${displayTitle(movie)}.`);
+  if (saved) await showUser(userId, { keepStatus: true });
+}
+
+async function unrateKnown(userId, movie) {
+  const path = `/users/${encodeURIComponent(userId)}/ratings/${encodeURIComponent(movie.movie_id)}`;
+  const removed = await writeRatings(path, { method: "DELETE" }, `Removed your rating of ${displayTitle(movie)}.`);
+  if (removed) await showUser(userId, { keepStatus: true });
 }
 
 function randomUser() {
@@ -219,9 +294,10 @@ function starValues(scale) {
   return [0, 1, 2, 3, 4].map((i) => Math.round((low + (i * (high - low)) / 4) * 100) / 100);
 }
 
-function starPicker(movie) {
+function starPicker(movie, current = undefined, onRate = undefined) {
   const key = String(movie.movie_id);
-  const current = state.ratings.has(key) ? state.ratings.get(key).rating : null;
+  if (current === undefined) current = state.ratings.has(key) ? state.ratings.get(key).rating : null;
+  const choose = onRate || ((value) => rate(movie, value));
   const group = el("div", { class: "star-picker", role: "group", "aria-label": `Rate ${displayTitle(movie)}` });
   state.stars.forEach((value, i) => {
     group.append(
@@ -231,7 +307,7 @@ function starPicker(movie) {
         "aria-label": `${i + 1} star${i ? "s" : ""}`,
         "aria-pressed": current === value ? "true" : "false",
         "data-rating": String(value),
-        onclick: () => rate(movie, value),
+        onclick: () => choose(value),
         text: "★",
       }),
     );
@@ -394,6 +470,13 @@ async function start() {
     showUser($("user-id").value);
   });
   $("random-user").addEventListener("click", randomUser);
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    localStorage.setItem(TOKEN_KEY, $("token").value.trim());
+    $("token").value = "";
+    $("token-form").hidden = true;
+    showStatus("Token saved: rate a movie.", "info");
+  });
   $("search").addEventListener("input", (event) => {
     clearTimeout(state.searchTimer);
     state.searchTimer = setTimeout(() => search(event.target.value), 180);
@@ -423,6 +506,7 @@ async function start() {
         { class: "muted" },
         `${health.n_users.toLocaleString()} users · ${health.n_movies.toLocaleString()} movies · ${health.n_ratings.toLocaleString()} ratings`,
       ),
+      health.store ? el("span", { class: "pill", title: "ratings are kept", text: `${health.store} store` }) : null,
     );
     $("footer-version").textContent = `movierec ${health.version}`;
     const users = await api("/users?limit=1000");
