@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import signal
 import socket
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def serve_command(
     check_exposure(host, token, writable=store is not None)
     limit_blas_threads(blas_threads)
     ratings_store = open_store(store) if store is not None else None
+    if ratings_store is not None and hasattr(signal, "SIGXFSZ"):
+        # Past a file-size limit (ulimit -f) a write must fail (EFBIG: the store answers
+        # 503), not kill the service with SIGXFSZ.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     sock = _bind(host, port)  # fail early and clearly if the address is taken
     try:
         console.print(f"Loading {run} ...", highlight=False)
