@@ -15,6 +15,7 @@ written answers 503 and reads keep being served. The store lives at ``app.state.
 apart from the model (``app.state.service``), so a reloaded model keeps it.
 """
 
+import asyncio
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -97,7 +98,7 @@ def build_ratings_router(rating_model: type[BaseModel]) -> APIRouter:
                                    "each movie once")
             seen[movie] = index
             pairs.append((movie, float(item.rating)))
-        seq = await anyio.to_thread.run_sync(store.put, user, pairs)
+        seq = await asyncio.wrap_future(store.put_future(user, pairs))
         return {"user_id": user, "n_ratings": len(pairs), "seq": seq}
 
     async def get_ratings(state: State, store: Store, user_id: str) -> dict[str, Any]:

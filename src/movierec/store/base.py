@@ -10,9 +10,11 @@ store written by a newer movierec is refused with a message, never guessed at.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -114,6 +116,20 @@ class RatingsStore(ABC):
             StoreUnavailableError: the transaction could not be committed.
         """
 
+    def _submit(self, job: Callable[[Any], T]) -> Future[T]:
+        """:meth:`_write` without waiting: a future of its result. Backends with a writer
+        thread queue the job; the default runs it in a thread of its own."""
+        future: Future[T] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(self._write(job))
+            except BaseException as error:
+                future.set_exception(error)
+
+        threading.Thread(target=run, daemon=True).start()
+        return future
+
     @abstractmethod
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of one query."""
@@ -144,16 +160,27 @@ class RatingsStore(ABC):
     # -- writes ---------------------------------------------------------------------------
     def put(self, user: Any, ratings: Iterable[tuple[Any, float]], *,
             timestamp: int | None = None) -> int:
+        """Store ``ratings`` (movie id, rating) of ``user`` as one write, all or nothing
+        (:meth:`put_future`, waited for).
+
+        Returns the write's sequence number, once the write is durable.
+        """
+        return self.put_future(user, ratings, timestamp=timestamp).result()
+
+    def put_future(self, user: Any, ratings: Iterable[tuple[Any, float]], *,
+                   timestamp: int | None = None) -> Future[int]:
         """Store ``ratings`` (movie id, rating) of ``user`` as one write, all or nothing:
         each replaces that user's earlier rating of the movie.
 
-        Returns the write's sequence number, once the write is durable.
+        Returns a future of the write's sequence number, set once the write is durable (an
+        ``asyncio`` caller awaits it with :func:`asyncio.wrap_future`, no thread needed).
 
         Raises:
             StoreError: an id that is not an id of the store's kind, a rating that is not
                 a finite number, a movie twice in the batch, or an empty batch (nothing is
                 stored).
-            StoreUnavailableError: the store cannot be written now (nothing is stored).
+            StoreUnavailableError: (from the future) the store cannot be written now
+                (nothing is stored).
         """
         user_key = self._key(user, "user id")
         rows: list[tuple[str, float]] = []
@@ -176,7 +203,7 @@ class RatingsStore(ABC):
                                                     for movie, value in rows])
             return seq
 
-        return self._write(job)
+        return self._submit(job)
 
     def delete(self, user: Any, movie: Any) -> int | None:
         """Remove ``user``'s rating of ``movie``; the write's sequence number, or None when

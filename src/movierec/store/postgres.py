@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,6 +71,7 @@ class PostgresStore(RatingsStore):
         self.url = url
         self.location = shown_url(url)
         self._psycopg, pool_module = _driver()
+        self._executor = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="store-writer")
         try:
             self._pool = pool_module.ConnectionPool(
                 url, min_size=1, max_size=POOL_SIZE, open=True, timeout=CONNECT_TIMEOUT_S,
@@ -99,6 +101,9 @@ class PostgresStore(RatingsStore):
         except Exception as error:
             raise self._failed("write to", error) from error
 
+    def _submit(self, job: Callable[[Any], T]) -> Future[T]:
+        return self._executor.submit(self._write, job)
+
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             with self._pool.connection() as connection:
@@ -111,6 +116,7 @@ class PostgresStore(RatingsStore):
         return {str(row[0]) for row in rows}
 
     def close(self) -> None:
+        self._executor.shutdown(wait=True)
         self._pool.close()
 
 

@@ -90,6 +90,9 @@ class SqliteStore(RatingsStore):
                                         f"{error}") from error
 
     def _write(self, job: Callable[[Any], T]) -> T:
+        return self._submit(job).result()
+
+    def _submit(self, job: Callable[[Any], T]) -> Future[T]:
         with self._lock:
             if self._closed:
                 raise StoreError(f"the ratings store {self.path} is closed")
@@ -130,10 +133,11 @@ class _GroupCommit:
                                         daemon=True)
         self._thread.start()
 
-    def submit(self, job: Callable[[Any], T]) -> T:
+    def submit(self, job: Callable[[Any], T]) -> Future[T]:
+        """Queue ``job`` for the next transaction; its future is set once committed."""
         future: Future[T] = Future()
         self._queue.put((job, future))
-        return future.result()
+        return future
 
     def stop(self) -> None:
         self._queue.put(None)
