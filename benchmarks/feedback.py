@@ -45,6 +45,7 @@ from movierec.presets import resolve_preset
 from movierec.recommend import Recommender
 from movierec.recommend.feedback import recommend_with_feedback
 from movierec.runs import save_run
+from movierec.service.blas import limit_blas_threads
 from movierec.store import create_store
 from movierec.training import TrainConfig
 
@@ -154,6 +155,7 @@ def service_phases(bench, folder: Path, seconds: float) -> dict:
 
 
 def fold_in_costs(bench) -> list[dict]:
+    limit_blas_threads(1)  # as `serve` runs it (--blas-threads 1)
     train = bench.split.train
     movies = np.array(sorted(set(train["movie_id"].tolist())))
     rng = np.random.default_rng(0)

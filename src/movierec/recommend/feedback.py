@@ -31,7 +31,7 @@ from movierec.errors import UnknownIdError
 from movierec.recommend.ids import raw_ids
 from movierec.recommend.recommender import Recommender
 
-__all__ = ["FeedbackList", "merged_history", "recommend_with_feedback"]
+__all__ = ["FeedbackList", "History", "merged_history", "recommend_with_feedback"]
 
 
 @dataclass(frozen=True)
@@ -51,33 +51,47 @@ class FeedbackList:
     vector answered (the later ratings repeat training ones)."""
 
 
+@dataclass(frozen=True)
+class History:
+    """A user's merged ratings as movie indices (distinct), ratings and timestamps."""
+
+    movies: np.ndarray
+    ratings: np.ndarray
+    stamps: np.ndarray
+    new: bool
+    """Whether the later ratings hold anything the model did not train on."""
+
+
 def merged_history(recommender: Recommender, user: Any,
-                   later: Iterable[tuple[Any, float, int]]
-                   ) -> tuple[dict[Any, tuple[float, int]], bool]:
+                   later: Iterable[tuple[Any, float, int]]) -> History:
     """The user's training ratings with ``later`` ones (movie id, rating, timestamp) laid
-    over them, as ``{movie id: (rating, timestamp)}`` of movies the model knows, and whether
-    ``later`` holds anything the model did not train on."""
-    history: dict[Any, tuple[float, int]] = {}
+    over them: a later rating of a movie replaces the training one. Movies the model cannot
+    score are left out (they have nothing to fold in)."""
+    empty = np.empty(0, dtype=np.int64)
+    train_movies, train_ratings, train_stamps = empty, np.empty(0, np.float32), empty
     if recommender.knows_user(user):
         index = int(recommender.user_indices([user])[0])
-        movies, ratings, stamps = recommender.train_ratings_of(index)
-        ids = raw_ids(recommender.encoders.movies, movies).tolist()
-        history = dict(zip(ids, zip(ratings.tolist(), stamps.tolist(), strict=True),
-                           strict=True))
+        train_movies, train_ratings, train_stamps = recommender.train_ratings_of(index)
     later = list(later)
-    if not later:
-        return history, False
     indices = recommender.encoders.movies.transform([m for m, _, _ in later], unknown="mask")
-    scorable = indices >= 0  # a movie this run cannot score has nothing to fold in
-    ids = raw_ids(recommender.encoders.movies, indices[scorable]).tolist()
-    kept = (item for item, keep in zip(later, scorable.tolist(), strict=True) if keep)
-    new = False
-    for movie, (_, rating, stamp) in zip(ids, kept, strict=True):
-        before = history.get(movie)
-        if before is None or before[0] != float(rating):
-            new = True
-        history[movie] = (float(rating), int(stamp))
-    return history, new
+    scorable = np.asarray(indices) >= 0
+    movies = np.asarray(indices, dtype=np.int64)[scorable]
+    ratings = np.array([r for r, keep in zip((r for _, r, _ in later), scorable, strict=True)
+                        if keep], dtype=np.float32)
+    stamps = np.array([t for t, keep in zip((t for _, _, t in later), scorable, strict=True)
+                       if keep], dtype=np.int64)
+    order = np.argsort(train_movies, kind="stable")
+    known, known_ratings = train_movies[order], train_ratings[order]
+    at = np.minimum(np.searchsorted(known, movies), max(len(known) - 1, 0))
+    repeated = ((at < len(known)) & (known[at] == movies) & (known_ratings[at] == ratings)
+                if len(known) else np.zeros(len(movies), dtype=bool))
+    all_movies = np.concatenate([train_movies, movies])
+    # The last occurrence of each movie wins: later ratings come after training ones.
+    _, first_from_end = np.unique(all_movies[::-1], return_index=True)
+    keep = len(all_movies) - 1 - first_from_end
+    return History(all_movies[keep], np.concatenate([train_ratings, ratings])[keep],
+                   np.concatenate([train_stamps, stamps])[keep],
+                   new=bool(len(movies)) and not bool(repeated.all()))
 
 
 def recommend_with_feedback(recommender: Recommender, user: Any,
@@ -89,20 +103,21 @@ def recommend_with_feedback(recommender: Recommender, user: Any,
     Raises:
         UnknownIdError: the model does not know the user and none of ``later``'s movies.
     """
-    history, new = merged_history(recommender, user, later)
+    history = merged_history(recommender, user, later)
     known = recommender.knows_user(user)
-    best = sorted(history.items(), key=lambda item: (-item[1][0], -item[1][1]))[:max(top, 0)]
-    top_rated = [(movie, rating) for movie, (rating, _) in best]
-    if known and not new:
+    best = np.lexsort((-history.stamps, -history.ratings))[:max(top, 0)]
+    top_rated = list(zip(raw_ids(recommender.encoders.movies, history.movies[best]).tolist(),
+                         history.ratings[best].astype(float).tolist(), strict=True))
+    n = len(history.movies)
+    if known and not history.new:
         ids, values = recommender.recommend([user], k)
-        return FeedbackList(ids[0], values[0], top_rated, len(history), folded_in=False)
-    if not history:
+        return FeedbackList(ids[0], values[0], top_rated, n, folded_in=False)
+    if not n:
         raise UnknownIdError(f"unknown user id {user!r}: the model was not trained on them "
                              "and none of their ratings is of a movie it knows")
     exclude = None
     if known:  # the run's held-out ratings of this user stay out too
-        index = int(recommender.user_indices([user])[0])
-        exclude = raw_ids(recommender.encoders.movies, recommender.rated(index)).tolist()
-    ids, values = recommender.recommend_new_user(
-        {movie: rating for movie, (rating, _) in history.items()}, k, exclude=exclude)
-    return FeedbackList(ids, values, top_rated, len(history), folded_in=True)
+        exclude = recommender.rated(int(recommender.user_indices([user])[0]))
+    ids, values = recommender.recommend_folded(history.movies, history.ratings.astype(
+        np.float64), k, exclude=exclude)
+    return FeedbackList(ids, values, top_rated, n, folded_in=True)

@@ -387,10 +387,24 @@ class Recommender:
         The rated movies and ``exclude`` are left out. Returns 1-D ``(movie_ids, values)``:
         predicted ratings, or a ranking model's relative scores (:attr:`predicts_ratings`).
         """
+        movies = self.movie_indices(list(ratings.keys()))
+        values = np.asarray(list(ratings.values()), dtype=np.float64)
+        return self.recommend_folded(movies, values, k, reg=reg,
+                                     exclude=self.movie_indices(exclude or [], unknown="drop"))
+
+    def recommend_folded(self, movies: np.ndarray, values: np.ndarray, k: int = 10, *,
+                         exclude: np.ndarray | None = None, reg: float = 1.0
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend_new_user` on movie indices (``movies``, distinct) and their
+        ratings; ``exclude`` holds more movie indices to leave out."""
         k = _check_k(k)
-        raw = self._scorer.new_user_rows(self.fold_in(ratings, reg=reg))
-        raw[self.movie_indices(list(ratings.keys()))] = EXCLUDED
-        raw[self.movie_indices(exclude or [], unknown="drop")] = EXCLUDED
+        check_new_ratings(values, self.rating_range)
+        user: Any = self._scorer.fold_in(movies, values, reg=reg, steps=300,
+                                         learning_rate=0.1)
+        raw = self._scorer.new_user_rows(user)
+        raw[movies] = EXCLUDED
+        if exclude is not None and len(exclude):
+            raw[exclude] = EXCLUDED
         return self._best_movies(raw, k, as_ratings=True)
 
     def predict_new_user(self, ratings: Mapping[Any, float], movies: Sequence, *,
