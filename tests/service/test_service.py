@@ -356,9 +356,9 @@ def test_inline_scoring_stays_on_the_event_loop(run_dir: Path) -> None:
 def test_cheap_scoring_runs_inline_with_the_same_answers(run_dir: Path) -> None:
     """Scoring cheaper than inline_ms skips the thread pool; the answers do not change."""
     inline, threaded = create_app(run_dir, inline_ms=1000), create_app(run_dir, inline_ms=0)
-    assert inline.state.service.inline == {"user", "new_user", "similar"}
+    assert inline.state.service.inline == {"user", "new_user", "similar", "feedback"}
     assert threaded.state.service.inline == set()
-    assert set(threaded.state.service.scoring_seconds) == {"user", "new_user", "similar"}
+    assert set(threaded.state.service.scoring_seconds) == {"user", "new_user", "similar", "feedback"}
     requests = [("GET", "/users/3/recommendations?k=5", None),
                 ("GET", "/movies/2/similar?k=4", None),
                 ("POST", "/recommendations", {"ratings": [{"movie_id": 1, "rating": 5}]}),

@@ -287,6 +287,14 @@ class ServiceState:
             seconds["new_user"] = _warm_seconds(self.new_user_recommendations,
                                                 {movie: self.high}, 10)
             seconds["similar"] = _warm_seconds(self.similar, movie, 10, 0)
+            if len(self.user_ids) and hasattr(self.recommender, "recommend_folded"):
+                # A known user with one rating more than in training: the fold-in that a
+                # user with stored ratings costs (with a ratings store).
+                user = plain(self.user_ids[0])
+                seconds["feedback"] = _warm_seconds(
+                    lambda: recommend_with_feedback(
+                        self.recommender,  # type: ignore[arg-type]
+                        user, [(movie, self.low, 0)], 10))
         return seconds
 
 
