@@ -31,11 +31,11 @@ def test_string_ids_are_taken_as_given() -> None:
 def paths(tmp_path_factory: pytest.TempPathFactory):
     from movierec.recommend import Recommender
     from movierec.runs import load_run
-    from movierec.service.app import ServiceState, _load
+    from movierec.service.app import _load
 
     run_dir = train_tiny_run(Path(tmp_path_factory.mktemp("ids")) / "run")
     rec = Recommender.from_run(load_run(run_dir))
-    state = ServiceState(*_load(rec))
+    state = _load(rec)
     return rec, state
 
 

@@ -21,7 +21,9 @@ that is missing or damaged.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,6 +142,18 @@ class Run:
     movies: pd.DataFrame
     test_ratings: pd.DataFrame | None = None
     """The held-out ratings (raw ids); None for older runs that did not save them."""
+    run_id: str = ""
+    """Changes with every run saved (config.json's ``run_id``; for runs saved before it
+    existed, a digest of config.json and metrics.json)."""
+    source: dict[str, Any] = field(default_factory=dict)
+    """Where the ratings came from, when a retrain recorded it (config.json's ``source``:
+    ``store``, ``store_seq``, ``n_added``); empty otherwise."""
+
+    @property
+    def store_seq(self) -> int | None:
+        """The ratings store's sequence number this run was trained up to, if any."""
+        seq = self.source.get("store_seq")
+        return int(seq) if isinstance(seq, int) else None
 
     @property
     def rating_range(self) -> tuple[float, float]:
@@ -156,8 +170,12 @@ class Run:
         return self.metrics.get("validation") is not False and self.info.validated
 
 
-def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset: Dataset) -> Path:
+def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset: Dataset, *,
+             source: dict[str, Any] | None = None) -> Path:
     """Write a complete run directory atomically and return its path.
+
+    Every run gets a new ``run_id``; ``source`` (JSON-ready) records where its ratings came
+    from (``movierec retrain``: the store, its sequence number, the ratings added).
 
     Raises:
         WriteError: the disk is full, a file-size limit is reached, or the folder cannot
@@ -176,6 +194,8 @@ def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset:
     with atomic_directory(path) as tmp:
         write_json(tmp / "config.json", {
             "format_version": RUN_FORMAT,
+            "run_id": uuid.uuid4().hex[:12],
+            **({"source": source} if source else {}),
             "movierec_version": __version__,
             "keras_backend": keras.backend.backend(),
             "train": result.config.to_dict(),
@@ -239,9 +259,17 @@ def load_run(path: str | Path) -> Run:
     movies = _read_parquet(path / "movies.parquet", ("movie_id", "title"))
     test_ratings = (_read_parquet(path / "test.parquet", _RATING_COLUMNS)
                     if (path / "test.parquet").is_file() else None)
+    run_id = config.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        digest = hashlib.sha256((path / "config.json").read_bytes())
+        if (path / "metrics.json").is_file():
+            digest.update((path / "metrics.json").read_bytes())
+        run_id = digest.hexdigest()[:12]
+    source = config.get("source")
     return Run(path=path, config=train_config, info=info, encoders=encoders,
                model=_load_model(path / MODEL_FILE), history=history, metrics=metrics,
-               train_ratings=train_ratings, movies=movies, test_ratings=test_ratings)
+               train_ratings=train_ratings, movies=movies, test_ratings=test_ratings,
+               run_id=run_id, source=source if isinstance(source, dict) else {})
 
 
 _RATING_COLUMNS = ("user_id", "movie_id", "rating")

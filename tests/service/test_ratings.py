@@ -181,3 +181,11 @@ def test_ratings_persist_across_apps(run_dir: Path, tmp_path: Path) -> None:
     with TestClient(create_app(run_dir, store=open_store(path))) as client:
         assert len(client.get("/users/1/ratings").json()["ratings"]) == 2
         assert listed(client, 1) == first and not {5, 7} & set(first)
+
+
+def test_a_catalogue_movie_the_model_cannot_score_is_stored(client: TestClient) -> None:
+    # Movie 41 has a title but no training rating: the model cannot score it yet; the
+    # rating is kept (a retrain makes it scorable) and the list is unaffected by it.
+    assert rate(client, 10, {41: 5.0}).status_code == 201
+    assert [r["movie_id"] for r in client.get("/users/10/ratings").json()["ratings"]] == [41]
+    assert 41 not in listed(client, 10)

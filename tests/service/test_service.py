@@ -59,7 +59,7 @@ def test_openapi_documents_every_endpoint_with_response_models(client: TestClien
     assert operations == {
         ("GET", "/health"), ("GET", "/users"), ("GET", "/users/{user_id}/recommendations"),
         ("POST", "/recommendations"), ("GET", "/movies"), ("GET", "/movies/{movie_id}/similar"),
-        ("POST", "/predict"),
+        ("POST", "/predict"), ("POST", "/admin/reload"),
     }
     for item in schema["paths"].values():
         for operation in item.values():
@@ -358,7 +358,8 @@ def test_cheap_scoring_runs_inline_with_the_same_answers(run_dir: Path) -> None:
     inline, threaded = create_app(run_dir, inline_ms=1000), create_app(run_dir, inline_ms=0)
     assert inline.state.service.inline == {"user", "new_user", "similar", "feedback"}
     assert threaded.state.service.inline == set()
-    assert set(threaded.state.service.scoring_seconds) == {"user", "new_user", "similar", "feedback"}
+    assert set(threaded.state.service.scoring_seconds) == {
+        "user", "new_user", "similar", "feedback"}
     requests = [("GET", "/users/3/recommendations?k=5", None),
                 ("GET", "/movies/2/similar?k=4", None),
                 ("POST", "/recommendations", {"ratings": [{"movie_id": 1, "rating": 5}]}),

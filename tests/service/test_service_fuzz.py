@@ -31,6 +31,7 @@ OPERATIONS = [
     ("GET", "/movies"),
     ("GET", "/movies/{movie_id}/similar"),
     ("POST", "/predict"),
+    ("POST", "/admin/reload"),  # without the token: 401, nothing reloads
 ]
 
 
@@ -40,7 +41,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory):
     # Invalid requests must be refused with one of these (413: a body over the size limit,
     # e.g. 1001 pairs with long string ids, is refused before it is parsed).
     config = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {
-        "expected-statuses": ["400", "404", "413", "422"]}}})
+        "expected-statuses": ["400", "401", "404", "413", "422"]}}})
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(run_dir), config=config)
 
 

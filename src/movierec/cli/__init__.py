@@ -46,13 +46,14 @@ def _register_commands() -> None:
         commands_data,
         commands_explore,
         commands_recommend,
+        commands_retrain,
         commands_serve,
         commands_store,
         commands_train,
     )
 
     modules: tuple = (commands_data, commands_explore, commands_train, commands_serve,
-                      commands_recommend, commands_store)
+                      commands_recommend, commands_store, commands_retrain)
     for module in modules:
         module.register(app)
 

@@ -30,26 +30,30 @@ Example:
 """
 
 
+import asyncio
 import math
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import movierec
 from movierec.errors import MovierecError, UnknownIdError
 from movierec.service import schemas as s
-from movierec.service.auth import WriteToken
+from movierec.service.auth import UNAUTHORIZED_RESPONSE, WriteToken, require_token
 from movierec.service.blas import limit_blas_threads
+from movierec.service.metrics import CONTENT_TYPE_LATEST, RequestMetrics, ServiceMetrics
 from movierec.service.middleware import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from movierec.service.ratings import build_ratings_router
+from movierec.service.reload import Reloader, ReloadError
 from movierec.service.routes import build_router
 from movierec.service.state import DEFAULT_INLINE_MS, ServiceState
 from movierec.service.state import load as _load
@@ -94,7 +98,7 @@ def create_app(
     Raises:
         MovierecError: the run is missing, incomplete, or its model does not load.
     """
-    state = ServiceState(*_load(source))
+    state = _load(source)
     if store is not None and store.id_kind != state.users.kind:
         raise MovierecError(f"the ratings store {store.location} holds {store.id_kind} ids "
                             f"but the run's ids are {state.users.kind}s: give a store made "
@@ -108,9 +112,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if worker_threads:
             anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
+        hangup = _on_hangup(app.state.reloader)
         try:
             yield
         finally:
+            if hangup:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             if store is not None:
                 store.close()
 
@@ -127,12 +134,27 @@ def create_app(
     app.state.service = state
     app.state.token = token or WriteToken(None)
     app.state.store = store
+    app.state.metrics = metrics = ServiceMetrics()
+    metrics.serving(state)
+    if store is not None:
+        metrics.watch_store(store)
+    run_dir = Path(source) if isinstance(source, str | Path) else None
+    app.state.reloader = Reloader(app, run_dir, warm=warm, inline_ms=inline_ms)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_exception_handler(UnknownIdError, _unknown_id)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(MovierecError, _bad_input)  # type: ignore[arg-type]
     app.add_exception_handler(StoreUnavailableError, _unavailable)  # type: ignore[arg-type]
     app.add_api_route("/", _index, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/admin/reload", _reload, methods=["POST"], tags=["service"],
+                      response_model=s.ReloadResult,
+                      dependencies=[Depends(require_token)],
+                      responses={**UNAUTHORIZED_RESPONSE, 422: {
+                          "model": s.ErrorResponse,
+                          "description": "The run did not load or does not fit; the old "
+                                         "one keeps serving."}})
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(build_router(new_user_model))
     if store is not None:
@@ -144,6 +166,33 @@ def create_app(
         {"name": "ratings", "description": "Users' stored ratings (with a ratings store)."},
     ]
     return app
+
+
+async def _metrics(request: Request) -> Response:
+    """Prometheus metrics (text format; see :mod:`movierec.service.metrics`)."""
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _reload(request: Request) -> Any:
+    """Load the run directory again, warm it and swap it in (needs the token); a run that
+    does not load or fit leaves the old one serving and answers 422 saying why."""
+    try:
+        return JSONResponse(await request.app.state.reloader.reload())
+    except ReloadError as error:
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+
+def _on_hangup(reloader: Reloader) -> bool:
+    """Reload on SIGHUP, where this event loop may own signals (the main thread's)."""
+    if not hasattr(signal, "SIGHUP"):
+        return False
+    try:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP,
+                                lambda: loop.create_task(reloader.reload_logged()))
+    except (RuntimeError, ValueError, NotImplementedError):  # not the main thread
+        return False
+    return True
 
 
 def _index() -> FileResponse:
@@ -161,6 +210,8 @@ def _unknown_id(request: Request, error: UnknownIdError) -> JSONResponse:
 def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
     # FastAPI's own handler, except that NaN or infinite inputs (Python's JSON parser
     # accepts them) are echoed as strings: JSON has no such numbers.
+    if request.method == "POST" and request.url.path.endswith("/ratings"):
+        request.app.state.metrics.batches_rejected.inc()
     detail = _finite(jsonable_encoder(error.errors()))
     return JSONResponse({"detail": detail}, status_code=422)
 

@@ -2,9 +2,11 @@
 stored, and every user's list comes from their stored ratings at request time.
 
 * ``POST /users/{user_id}/ratings`` stores a batch, all or nothing, and answers once the
-  write is durable. Each entry is checked as ``POST /recommendations`` checks it (a movie
-  the run knows, a rating on the run's scale) and a movie may appear once; a bad entry is a
-  422 naming it (``loc`` ends with its index) and nothing is stored.
+  write is durable. Each entry is checked as ``POST /recommendations`` checks it (a rating
+  on the run's scale), its movie must be the model's or the catalogue's (a catalogue movie
+  the model cannot score yet is stored, and scorable after the next retrain), and a movie
+  may appear once; a bad entry is a 422 naming it (``loc`` ends with its index) and
+  nothing is stored.
 * ``GET /users/{user_id}/ratings`` lists what is stored; ``DELETE
   /users/{user_id}/ratings/{movie_id}`` removes one rating.
 * ``GET /users/{user_id}/recommendations`` (in :mod:`~movierec.service.routes`) folds a
@@ -79,26 +81,30 @@ def build_ratings_router(rating_model: type[BaseModel]) -> APIRouter:
     batch_model = s.ratings_batch_model(rating_model)
 
     async def post_ratings(
-        state: State, store: Store, user_id: str,
+        request: Request, state: State, store: Store, user_id: str,
         batch: Annotated[batch_model, Body()],  # type: ignore[valid-type]
     ) -> dict[str, Any]:
         """Store ratings of a user (known to the model or new), all or none; the answer
         comes once they are durable, and the user's next list reflects them."""
         user = state.stored_user(user_id)
+        metrics = request.app.state.metrics
         pairs: list[tuple[Any, float]] = []
         seen: dict[Any, int] = {}
         for index, item in enumerate(batch.ratings):  # type: ignore[attr-defined]
             try:
-                movie = state.movie_id(item.movie_id)
+                movie = state.rateable_movie_id(item.movie_id)
             except UnknownIdError as error:
+                metrics.batches_rejected.inc()
                 raise _entry_error(index, "movie_id", str(error)) from None
             if movie in seen:
+                metrics.batches_rejected.inc()
                 raise _entry_error(index, "movie_id", f"movie id {movie!r} is rated twice in "
                                    f"this batch (entries {seen[movie]} and {index}): send "
                                    "each movie once")
             seen[movie] = index
             pairs.append((movie, float(item.rating)))
         seq = await asyncio.wrap_future(store.put_future(user, pairs))
+        metrics.ratings_stored.inc(len(pairs))
         return {"user_id": user, "n_ratings": len(pairs), "seq": seq}
 
     async def get_ratings(state: State, store: Store, user_id: str) -> dict[str, Any]:

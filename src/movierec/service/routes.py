@@ -6,6 +6,7 @@ add a thread hop to every request and undo the inline scoring on the event loop 
 :mod:`movierec.service.app`).
 """
 
+from time import perf_counter
 from typing import Annotated, Any, Literal
 
 import anyio.to_thread
@@ -60,6 +61,7 @@ async def list_users(
 
 
 async def recommend_user(
+    request: Request,
     state: State,
     store: StoreOrNone,
     user_id: str,
@@ -79,8 +81,14 @@ async def recommend_user(
         user = state.stored_user(user_id)
         stored = await stored_ratings(store, user)
         if stored:
-            return await state.call("feedback", state.feedback_recommendations, user, stored,
+            metrics = request.app.state.metrics
+            started = perf_counter()
+            body = await state.call("feedback", state.feedback_recommendations, user, stored,
                                     k, top)
+            if body.get("folded_in"):
+                metrics.fold_ins.inc()
+                metrics.fold_in_seconds.observe(perf_counter() - started)
+            return body
     if fallback == "popular":
         reason = state.fallback_reason(user_id)
         if reason is not None:

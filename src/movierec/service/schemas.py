@@ -28,6 +28,7 @@ __all__ = [
     "RatingDeleted",
     "RatingsWritten",
     "RawId",
+    "ReloadResult",
     "ScoreKind",
     "ScoredMovie",
     "SimilarMovies",
@@ -80,6 +81,11 @@ class Health(_Model):
     score_kind: ScoreKind = Field("rating", description="What recommendation scores are: "
                                   + _SCORE_KIND)
     version: str = Field(description="movierec version serving the run.")
+    run_id: str = Field("in-memory", description="Which run is serving: changes with every "
+                        "run saved, so a reload shows here.")
+    run_store_seq: int | None = Field(None, description="The ratings store's sequence number "
+                                      "the serving run was trained up to (a retrain's run); "
+                                      "null otherwise.")
     store: str | None = Field(None, description="The ratings store's backend ('sqlite' or "
                               "'postgresql'), or null when the service keeps no ratings.")
     store_seq: int | None = Field(None, description="The sequence number of the store's "
@@ -195,6 +201,14 @@ class RatingDeleted(_Model):
     user_id: RawId
     movie_id: RawId
     seq: int = Field(description="The store's sequence number of this deletion.")
+
+
+class ReloadResult(_Model):
+    run_id: str = Field(description="The run now serving.")
+    previous_run_id: str = Field(description="The run it replaced.")
+    run_store_seq: int | None = Field(description="The store sequence number the new run "
+                                      "was trained up to, if it records one.")
+    seconds: float = Field(description="From the request to the new run serving.")
 
 
 def ratings_batch_model(rating_model: type[BaseModel]) -> type[BaseModel]:

@@ -81,10 +81,16 @@ class ServiceState:
             not warmed).
     """
 
-    def __init__(self, recommender: ServiceRecommender, info: "RunInfo | None" = None) -> None:
+    def __init__(self, recommender: ServiceRecommender, info: "RunInfo | None" = None, *,
+                 run_id: str = "", store_seq: int | None = None) -> None:
         self.recommender = recommender
         self.info = info
         """The run's facts (None when serving a Recommender built in memory)."""
+        self.run_id = run_id or "in-memory"
+        """Which run is serving: changes with every run saved (:attr:`Run.run_id`)."""
+        self.store_seq = store_seq
+        """The ratings store's sequence number the run was trained up to (a retrain's run),
+        else None."""
         self.model_name = str(getattr(recommender, "model_name", "") or "unknown")
         self.dataset = info.dataset if info is not None else "unknown"
         self.users = recommender.encoders.users
@@ -126,6 +132,8 @@ class ServiceState:
             id_type=self.users.kind,
             score_kind=self.score_kind,
             version=movierec.__version__,
+            run_id=self.run_id,
+            run_store_seq=self.store_seq,
         )
 
     async def call(self, kind: str, function: Callable[..., Any], *args: Any) -> Any:
@@ -143,6 +151,16 @@ class ServiceState:
     def movie_id(self, raw: Any) -> Any:
         """``raw`` as a movie id the model can score; else UnknownIdError."""
         return _known_id(raw, self.movies_encoder.kind, self._movie_index, "movie id")
+
+    def rateable_movie_id(self, raw: Any) -> Any:
+        """``raw`` as a movie a user may rate: one the model scores, or one of the
+        catalogue's that it does not score yet (stored, it becomes scorable at the next
+        retrain); else UnknownIdError."""
+        value = parse_id(raw, self.movies_encoder.kind)
+        if value is None or (value not in self._movie_index and value not in self._catalog):
+            raise UnknownIdError(f"unknown movie id {_shown(raw)}: it is neither in the "
+                                 "model nor in the catalogue")
+        return value
 
     # -- movies ---------------------------------------------------------------------------
     def movie(self, movie_id: Any) -> dict[str, Any]:
@@ -311,8 +329,8 @@ def _warm_seconds(function: Callable[..., Any], *args: Any) -> float:
 
 
 # -- loading ----------------------------------------------------------------------
-def load(source: Any) -> tuple[ServiceRecommender, "RunInfo | None"]:
-    """The recommender and the run's facts, from a run directory or a Recommender."""
+def load(source: Any) -> ServiceState:
+    """A :class:`ServiceState` (not warmed) from a run directory or a Recommender."""
     from movierec.recommend import Recommender
 
     if isinstance(source, str | Path):
@@ -331,7 +349,9 @@ def load(source: Any) -> tuple[ServiceRecommender, "RunInfo | None"]:
         recommender, run = source, None
     else:
         raise TypeError(f"create_app needs a run directory or a Recommender, not {source!r}")
-    return recommender, run.info if run is not None else None
+    if run is None:
+        return ServiceState(recommender)
+    return ServiceState(recommender, run.info, run_id=run.run_id, store_seq=run.store_seq)
 
 
 def _movie_lookup(movies: pd.DataFrame) -> dict[Any, dict[str, Any]]:
