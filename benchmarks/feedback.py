@@ -94,8 +94,19 @@ async def writer(connection: WriteConnection, users: list, movies: list, deadlin
          else errors.append(f"write {status} {answer[:80]!r}"))
 
 
+async def reload_during(port: int, after: float, out: dict) -> None:
+    """POST /admin/reload ``after`` seconds into a phase; how long until the new run served."""
+    await asyncio.sleep(after)
+    connection = await WriteConnection.open("127.0.0.1", port)
+    started = time.perf_counter()
+    status, body = await connection.post("/admin/reload", b"{}")
+    out.update(status=status, wall_s=round(time.perf_counter() - started, 3),
+               **{k: v for k, v in json.loads(body).items() if k == "seconds"})
+    await connection.close()
+
+
 async def phase(port: int, users: list, movies: list, *, readers: int, writers: int,
-                seconds: float) -> dict:
+                seconds: float, reload: dict | None = None) -> dict:
     reads = [await Connection.open("127.0.0.1", port) for _ in range(readers)]
     writes = [await WriteConnection.open("127.0.0.1", port) for _ in range(writers)]
     read_ms: list[float] = []
@@ -108,7 +119,8 @@ async def phase(port: int, users: list, movies: list, *, readers: int, writers: 
     await asyncio.gather(
         *(reader(c, users, deadline, i, read_ms, errors) for i, c in enumerate(reads)),
         *(writer(c, users, movies, deadline, 50 + i, write_ms, errors)
-          for i, c in enumerate(writes)))
+          for i, c in enumerate(writes)),
+        *([reload_during(port, seconds / 3, reload)] if reload is not None else []))
     wall = time.perf_counter() - started
     for connection in (*reads, *writes):
         await connection.close()
@@ -150,8 +162,11 @@ def service_phases(bench, folder: Path, seconds: float) -> dict:
         alone = asyncio.run(phase(port, users, movies, readers=4, writers=0, seconds=seconds))
         mixed = asyncio.run(phase(port, users, movies, readers=4, writers=4, seconds=seconds))
         rss = server.memory_info().rss / 2**20
+        swap: dict = {}
+        reloading = asyncio.run(phase(port, users, movies, readers=4, writers=0,
+                                      seconds=seconds, reload=swap))
     return {"no_store": plain, "alone": alone, "with_writers": mixed,
-            "server_rss_mib": round(rss)}
+            "during_reload": {**reloading, "reload": swap}, "server_rss_mib": round(rss)}
 
 
 def fold_in_costs(bench) -> list[dict]:
@@ -206,8 +221,10 @@ def report(service: dict, folds: list[dict], seconds: float) -> str:
         "write p99 ms | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    reloading = service["during_reload"]
     for name, row in (("4 readers, serve without a store", service["no_store"]),
-                      ("4 readers alone", alone), ("4 readers + 4 writers", mixed)):
+                      ("4 readers alone", alone), ("4 readers + 4 writers", mixed),
+                      ("4 readers, one reload in the phase", reloading)):
         w = row["write_ms"]
         lines.append(f"| {name} | {row['reads_per_second']} | {row['read_ms']['p50']} | "
                      f"{row['read_ms']['p99']} | {row['writes_per_second']} | "
@@ -219,6 +236,12 @@ def report(service: dict, folds: list[dict], seconds: float) -> str:
         "one rating, so ratings/s = writes/s (target >= 1,000 with 4 writers; write p99 "
         "target < 20 ms). Server resident memory at the end: "
         f"{service['server_rss_mib']} MiB.",
+        "",
+        f"Hot swap: `POST /admin/reload` during the last phase answered "
+        f"{reloading['reload'].get('status')} after {reloading['reload'].get('wall_s')} s "
+        f"(load + warm {reloading['reload'].get('seconds')} s, off the request path); readers' "
+        f"p99 in that phase {reloading['read_ms']['p99']} ms against "
+        f"{alone['read_ms']['p99']} ms alone, {reloading['errors']} failed requests.",
         "",
         "## One fold-in per model family (a user the model never saw; median of 7)",
         "",
