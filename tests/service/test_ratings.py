@@ -189,3 +189,10 @@ def test_a_catalogue_movie_the_model_cannot_score_is_stored(client: TestClient) 
     assert rate(client, 10, {41: 5.0}).status_code == 201
     assert [r["movie_id"] for r in client.get("/users/10/ratings").json()["ratings"]] == [41]
     assert 41 not in listed(client, 10)
+
+
+def test_the_popular_fallback_still_answers_any_id(client: TestClient) -> None:
+    for raw in ("no-such-user", "90002"):
+        body = client.get(f"/users/{raw}/recommendations",
+                          params={"fallback": "popular", "k": 3}).json()
+        assert body["fallback"] == "popular" and len(body["recommendations"]) == 3

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel
 
 from movierec.checks import plain
+from movierec.ids import parse_id
 from movierec.service import schemas as s
 from movierec.service.ratings import get_store, stored_ratings
 from movierec.service.state import ServiceState
@@ -77,8 +78,8 @@ async def recommend_user(
     highest-rated movies; with ``fallback=popular``, popular movies for any other user.
     With a ratings store, a user's stored ratings count at once: every movie they rated
     is left out and the list is computed from their whole history."""
-    if store is not None:
-        user = state.stored_user(user_id)
+    user = parse_id(user_id, state.users.kind) if store is not None else None
+    if store is not None and user is not None:
         stored = await stored_ratings(store, user)
         if stored:
             metrics = request.app.state.metrics
