@@ -1,0 +1,144 @@
+"""The machine's limit for the fast path: plain biased matrix factorization compiled with
+numba, next to ``--preset fast``'s dot-bias, in the same run on the same split.
+
+The reference is the textbook SGD loop (Funk / Surprise's SVD): for each training rating in
+a shuffled order, ``e = r - (mu + b_u + b_i + p_u . q_i)``, then each bias and factor steps
+along ``e`` with an L2 pull; 50 factors, float32. One thread, and all threads (Hogwild:
+``numba.prange`` over blocks of the shuffled order, updates unsynchronised). Reported per
+row: steady ratings/s (median epoch after the first, which compiles), the ratio of the fast
+path to each, and the validation RMSE each reaches after the same number of epochs.
+
+Usage (numba is the ``bench`` extra's, like Surprise)::
+
+    python -m benchmarks.compiled_sgd --data-dir ../shared/data
+
+Issue 24's target: the fast path at >= 0.6x the single-thread loop's ratings/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+import numpy as np
+
+from benchmarks.common import latest_small, machine_info, steady_ratings_per_second
+from movierec.presets import resolve_preset
+from movierec.training import TrainConfig
+
+try:
+    import numba
+except ImportError as error:  # pragma: no cover - an optional extra
+    raise SystemExit('benchmarks.compiled_sgd needs numba: pip install -e ".[bench]"') from error
+
+
+@numba.njit(fastmath=True, cache=False)
+def _step(u, i, r, p, q, bu, bi, mu, lr, reg):  # pragma: no cover - compiled
+    pred = mu + bu[u] + bi[i]
+    for f in range(p.shape[1]):
+        pred += p[u, f] * q[i, f]
+    e = r - pred
+    bu[u] += lr * (e - reg * bu[u])
+    bi[i] += lr * (e - reg * bi[i])
+    for f in range(p.shape[1]):
+        pu, qi = p[u, f], q[i, f]
+        p[u, f] += lr * (e * qi - reg * pu)
+        q[i, f] += lr * (e * pu - reg * qi)
+
+
+@numba.njit(fastmath=True)
+def sgd_epoch(users, movies, ratings, order, p, q, bu, bi, mu, lr, reg):  # pragma: no cover
+    for k in range(order.shape[0]):
+        j = order[k]
+        _step(users[j], movies[j], ratings[j], p, q, bu, bi, mu, lr, reg)
+
+
+@numba.njit(fastmath=True, parallel=True)
+def hogwild_epoch(users, movies, ratings, order, p, q, bu, bi, mu, lr, reg,
+                  blocks):  # pragma: no cover
+    size = (order.shape[0] + blocks - 1) // blocks
+    for b in numba.prange(blocks):
+        for k in range(b * size, min((b + 1) * size, order.shape[0])):
+            j = order[k]
+            _step(users[j], movies[j], ratings[j], p, q, bu, bi, mu, lr, reg)
+
+
+@numba.njit(fastmath=True)
+def predict(users, movies, p, q, bu, bi, mu, low, high):  # pragma: no cover
+    out = np.empty(users.shape[0], dtype=np.float32)
+    for k in range(users.shape[0]):
+        u, i = users[k], movies[k]
+        value = mu + bu[u] + bi[i]
+        for f in range(p.shape[1]):
+            value += p[u, f] * q[i, f]
+        out[k] = min(max(value, low), high)
+    return out
+
+
+def compiled_loop(encoded, epochs: int, *, threads: int, factors: int = 50,
+                  lr: float = 0.01, reg: float = 0.05, seed: int = 0) -> dict:
+    """Train the plain loop; steady ratings/s and the validation RMSE after ``epochs``."""
+    numba.set_num_threads(threads)
+    pairs, ratings = encoded.train_pairs, encoded.train_ratings.astype(np.float32)
+    users, movies = pairs[:, 0].astype(np.int32), pairs[:, 1].astype(np.int32)
+    rng = np.random.default_rng(seed)
+    n_users, n_movies = len(encoded.encoders.users), len(encoded.encoders.movies)
+    p = rng.normal(0, 0.1, (n_users, factors)).astype(np.float32)
+    q = rng.normal(0, 0.1, (n_movies, factors)).astype(np.float32)
+    bu, bi = np.zeros(n_users, np.float32), np.zeros(n_movies, np.float32)
+    mu = np.float32(ratings.mean())
+    seconds = []
+    for _ in range(epochs):
+        order = rng.permutation(len(ratings)).astype(np.int64)
+        started = time.perf_counter()
+        if threads == 1:
+            sgd_epoch(users, movies, ratings, order, p, q, bu, bi, mu, np.float32(lr),
+                      np.float32(reg))
+        else:
+            hogwild_epoch(users, movies, ratings, order, p, q, bu, bi, mu, np.float32(lr),
+                          np.float32(reg), threads * 8)
+        seconds.append(time.perf_counter() - started)
+    low, high = encoded.rating_range
+    test = encoded.test_pairs
+    predicted = predict(test[:, 0].astype(np.int32), test[:, 1].astype(np.int32), p, q, bu,
+                        bi, mu, np.float32(low), np.float32(high))
+    rmse = float(np.sqrt(np.mean((predicted - encoded.test_ratings) ** 2)))
+    steady = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
+    return {"ratings_per_second": len(ratings) / steady, "rmse": rmse, "epochs": epochs,
+            "first_epoch_s": round(seconds[0], 2), "steady_epoch_s": round(steady, 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", default=None, help="also write the rows to this file")
+    args = parser.parse_args(argv)
+    bench = latest_small(args.data_dir)
+    encoded = bench.encoded
+    config = resolve_preset("fast", "latest-small", "dot-bias", TrainConfig(seed=0))
+    result = bench.encoded.fit(config, verbose=0)
+    fast = {"ratings_per_second": steady_ratings_per_second(result),
+            "rmse": result.metrics["rmse"], "epochs": result.metrics["epochs_run"]}
+    epochs = fast["epochs"]
+    one = compiled_loop(encoded, epochs, threads=1)
+    every = compiled_loop(encoded, epochs, threads=os.cpu_count() or 1)
+    rows = [("movierec --preset fast (dot-bias)", fast), ("numba SGD, 1 thread", one),
+            (f"numba SGD, {os.cpu_count()} threads (Hogwild)", every)]
+    print(f"latest-small, tutorial split, {epochs} epochs each; steady = median epoch after "
+          "the first")
+    print(f"{'':44s} {'ratings/s':>12s} {'RMSE':>7s} {'fast path / this':>17s}")
+    for name, row in rows:
+        ratio = fast["ratings_per_second"] / row["ratings_per_second"]
+        print(f"{name:44s} {row['ratings_per_second']:12,.0f} {row['rmse']:7.4f} "
+              f"{ratio:17.2f}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump({"rows": dict(rows), "machine": machine_info()}, out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
