@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -90,6 +91,19 @@ class IdEncoder:
         if self._kind == "int" and array.dtype.kind == "i":
             return self._index.get_indexer(array)
         return self._index.get_indexer(pd.Index(array, dtype=object))
+
+    def index_of(self, raw_id: Any) -> int:
+        """The index of one raw id of this vocabulary's type, -1 if unknown: a dict lookup,
+        for per-request paths where :meth:`transform`'s array machinery would dominate."""
+        if isinstance(raw_id, np.generic):
+            raw_id = raw_id.item()
+        if isinstance(raw_id, bool) or (self._kind == "int") != isinstance(raw_id, int):
+            return -1
+        return self._positions.get(raw_id, -1)
+
+    @cached_property
+    def _positions(self) -> dict[Any, int]:
+        return {raw: i for i, raw in enumerate(self._ids.tolist())}
 
     def inverse(self, indices: Iterable[Any]) -> np.ndarray:
         """Map indices back to raw ids (int64 or str objects); indices must be in range."""

@@ -69,13 +69,14 @@ def merged_history(recommender: Recommender, user: Any,
     score are left out (they have nothing to fold in)."""
     empty = np.empty(0, dtype=np.int64)
     train_movies, train_ratings, train_stamps = empty, np.empty(0, np.float32), empty
-    if recommender.knows_user(user):
-        index = int(recommender.user_indices([user])[0])
+    index = recommender.encoders.users.index_of(user)
+    if index >= 0:
         train_movies, train_ratings, train_stamps = recommender.train_ratings_of(index)
     later = list(later)
-    indices = recommender.encoders.movies.transform([m for m, _, _ in later], unknown="mask")
-    scorable = np.asarray(indices) >= 0
-    movies = np.asarray(indices, dtype=np.int64)[scorable]
+    movie_index = recommender.encoders.movies.index_of
+    indices = np.array([movie_index(m) for m, _, _ in later], dtype=np.int64)
+    scorable = indices >= 0
+    movies = indices[scorable]
     ratings = np.array([r for r, keep in zip((r for _, r, _ in later), scorable, strict=True)
                         if keep], dtype=np.float32)
     stamps = np.array([t for t, keep in zip((t for _, _, t in later), scorable, strict=True)
@@ -104,20 +105,22 @@ def recommend_with_feedback(recommender: Recommender, user: Any,
         UnknownIdError: the model does not know the user and none of ``later``'s movies.
     """
     history = merged_history(recommender, user, later)
-    known = recommender.knows_user(user)
+    index = recommender.encoders.users.index_of(user)
+    known = index >= 0
     best = np.lexsort((-history.stamps, -history.ratings))[:max(top, 0)]
     top_rated = list(zip(raw_ids(recommender.encoders.movies, history.movies[best]).tolist(),
                          history.ratings[best].astype(float).tolist(), strict=True))
     n = len(history.movies)
     if known and not history.new:
-        ids, values = recommender.recommend([user], k)
+        items, values = recommender.recommend_indices(np.array([index]), k)
+        ids = raw_ids(recommender.encoders.movies, items)
         return FeedbackList(ids[0], values[0], top_rated, n, folded_in=False)
     if not n:
         raise UnknownIdError(f"unknown user id {user!r}: the model was not trained on them "
                              "and none of their ratings is of a movie it knows")
     exclude = None
     if known:  # the run's held-out ratings of this user stay out too
-        exclude = recommender.rated(int(recommender.user_indices([user])[0]))
+        exclude = recommender.rated(index)
     ids, values = recommender.recommend_folded(history.movies, history.ratings.astype(
         np.float64), k, exclude=exclude)
     return FeedbackList(ids, values, top_rated, n, folded_in=True)
