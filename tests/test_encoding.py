@@ -172,3 +172,15 @@ def test_masked_exactly_where_unknown(fitted, queried):
     encoder = IdEncoder.fit(fitted)
     codes = encoder.transform(np.array(queried, dtype=np.int64), unknown="mask")
     assert ((codes == -1) == [value not in set(fitted) for value in queried]).all()
+
+
+def test_index_of_matches_transform_for_one_id() -> None:
+    import numpy as np
+
+    from movierec.encoding import IdEncoder
+
+    ints = IdEncoder.fit([5, 3, 9])
+    assert [ints.index_of(x) for x in (3, 5, 9, np.int64(9), 4)] == [0, 1, 2, 2, -1]
+    assert ints.index_of(True) == -1 and ints.index_of("3") == -1
+    strs = IdEncoder.fit(["b", "a"])
+    assert (strs.index_of("a"), strs.index_of("b"), strs.index_of(1)) == (0, 1, -1)
