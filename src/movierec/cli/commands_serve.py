@@ -96,12 +96,10 @@ def serve_command(
         config = uvicorn.Config(service, log_level=log_level.lower(), access_log=False,
                                 timeout_graceful_shutdown=5)
         uvicorn.Server(config).run(sockets=[sock])
-    except BaseException:
-        if ratings_store is not None:
-            ratings_store.close()
-        raise
     finally:
         sock.close()
+        if ratings_store is not None:
+            ratings_store.close()
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -93,7 +93,8 @@ def create_app(
             (:mod:`movierec.service.auth`); None: every write answers 401.
         store: a ratings store (:func:`movierec.store.open_store`): users' ratings are
             stored through ``/users/{user_id}/ratings`` and their lists computed from them
-            (:mod:`movierec.service.ratings`). The app closes it when it shuts down.
+            (:mod:`movierec.service.ratings`). The caller owns it (closes it once the app
+            is done: ``serve`` does).
 
     Raises:
         MovierecError: the run is missing, incomplete, or its model does not load.
@@ -118,8 +119,6 @@ def create_app(
         finally:
             if hangup:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-            if store is not None:
-                store.close()
 
     app = FastAPI(
         lifespan=lifespan,

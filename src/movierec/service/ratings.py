@@ -35,7 +35,11 @@ __all__ = ["build_ratings_router", "get_store", "stored_ratings"]
 
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **UNAUTHORIZED_RESPONSE,
+    400: {"model": s.ErrorResponse, "description": "The body cannot be parsed (not UTF-8)."},
     413: {"model": s.ErrorResponse, "description": "The request body is too large."},
+    404: {"model": s.ErrorResponse, "description": "The user id is not an id of the run's "
+                                                   "type (or, for a deletion, nothing is "
+                                                   "stored)."},
     503: {"model": s.ErrorResponse, "description": "The ratings store cannot be written now "
                                                    "(read-only, full, or unreachable); "
                                                    "nothing was stored."},
@@ -137,6 +141,5 @@ def build_ratings_router(rating_model: type[BaseModel]) -> APIRouter:
                          responses={404: {"model": s.ErrorResponse}})
     router.add_api_route("/users/{user_id}/ratings/{movie_id}", delete_rating,
                          methods=["DELETE"], response_model=s.RatingDeleted,
-                         dependencies=write,
-                         responses={**_WRITE_ERRORS, 404: {"model": s.ErrorResponse}})
+                         dependencies=write, responses=_WRITE_ERRORS)
     return router
