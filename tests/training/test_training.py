@@ -56,6 +56,31 @@ def test_ease_side_weight_trains_on_the_datasets_features(encoded: EncodedSplit)
     assert side.metrics["val_ndcg_at_10"] > 0
 
 
+def test_a_tag_on_a_held_out_pair_changes_nothing(encoded: EncodedSplit) -> None:
+    """Side rows come from the training pairs' tags only: a tag a user put on a movie held
+    out for them neither adds a row nor moves a score; the same tag on a training pair
+    does (so the check would fail if tags were not used at all)."""
+    movies, _ = encoded.catalogue
+    train, test = encoded.split.train, encoded.split.test
+    background = train.iloc[:3].assign(tag="cozy")  # a tag row on three training pairs
+    held_out = test.iloc[:3].assign(tag="spoiler")  # used three times, all on held-out pairs
+    on_training = train.iloc[3:6].assign(tag="spoiler")
+    config = TrainConfig(model="ease", lam=5.0, side_weight=1.0)
+
+    def fitted(tags: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        split = replace(encoded, catalogue=(movies, tags[["user_id", "movie_id", "tag"]]))
+        weights = keras.ops.convert_to_numpy(split.fit(config, verbose=0).model.item_weights)
+        return split.movie_features(), weights
+
+    base_features, base_weights = fitted(background)
+    leak_features, leak_weights = fitted(pd.concat([background, held_out]))
+    np.testing.assert_array_equal(leak_features, base_features)
+    np.testing.assert_array_equal(leak_weights, base_weights)
+    more_features, more_weights = fitted(pd.concat([background, on_training]))
+    assert len(more_features) == len(base_features) + 1
+    assert not np.allclose(more_weights, base_weights)
+
+
 def test_ease_user_weight_trains_on_the_datasets_users(encoded: EncodedSplit) -> None:
     """Demographics given with the dataset become W's extra columns; none: a clear error."""
     with pytest.raises(MovierecError, match="needs the users' age, gender and occupation"):
