@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import synthetic_ratings
+from helpers import png_size, synthetic_ratings
 from typer.testing import CliRunner
 
 import movierec.comparison as comparison_module
@@ -46,8 +46,10 @@ def test_compare_writes_json_and_figures(ratings_file: Path, tmp_path: Path) -> 
     comparison = json.loads((out / "comparison.json").read_text())
     names = [row["name"] for row in comparison["models"]]
     assert names == ["dot-bias", "global-mean", "bias-baseline", "popularity", "random"]
-    assert (out / "validation_curves.png").stat().st_size > 0
-    assert (out / "rmse.png").stat().st_size > 0
+    # plots.DPI 120: 8 x 5 inches, and 8 inches x (0.5 per bar + 1.5)
+    assert png_size(out / "validation_curves.png") == (960, 600)
+    bars = sum(row.get("rmse") is not None for row in comparison["models"])
+    assert bars >= 3 and png_size(out / "rmse.png") == (960, int(120 * (0.5 * bars + 1.5)))
     assert (out / "dot-bias" / "model.keras").exists()
     assert comparison["models"][0]["run_dir"] == str(out / "dot-bias")  # not a temporary path
 
