@@ -255,7 +255,7 @@ def test_preset_rank_on_train_and_compare(ratings_file: Path, tmp_path: Path) ->
     train = json.loads((out / "config.json").read_text())["train"]
     assert train["model"] in model_names(group="ranking")
     assert (train["lam"], train["negative_weight"], train["popularity_exponent"],
-            train["side_weight"]) == (150.0, 0.3, 0.2, 1.5)
+            train["side_weight"]) == (200.0, 0.3, 0.2, 1.5)
     kept = runner.invoke(app, ["train", "--ratings", str(ratings_file), "--preset", "rank",
                                "--lam", "20", "--out", str(tmp_path / "lam"), "--quiet"])
     assert kept.exit_code == 0, kept.output
@@ -266,7 +266,7 @@ def test_preset_rank_on_train_and_compare(ratings_file: Path, tmp_path: Path) ->
     assert compared.exit_code == 0, (compared.output, compared.exception)
     saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert saved["preset"] == "rank"
-    assert saved["train_by_model"]["ease"]["lam"] == 150.0
+    assert saved["train_by_model"]["ease"]["lam"] == 200.0
     assert saved["train_by_model"]["dot-bias"]["optimizer"] == "sparse-adagrad"
 
 
