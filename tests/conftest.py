@@ -57,6 +57,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                    f"(MovieLens not found under {_real_data_dir()}; set MOVIEREC_DATA): "
                    + ", ".join(_REAL_DATA_SKIPS[:5]))
         if reporter is not None:
+            reporter.write_line("")  # end the progress line
             reporter.write_line(message, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
