@@ -150,3 +150,20 @@ def test_nested_scores_each_outer_split_after_its_own_selection(
     for (_, _, split), part in zip(select.outer_splits(dataset), handed, strict=True):
         assert _pairs(part.ratings) == _pairs(split.train)
     assert all(row["ease"] > row["popularity"] for row in rows)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_the_100k_preset_is_what_the_selection_picks_on_u1_base(
+        real_data_dir, monkeypatch: pytest.MonkeyPatch) -> None:
+    """presets.RANK_CHOSEN_BY says the rank preset's ease values on 100k are
+    benchmarks.select's pick on u1.base: rerun that selection (about a minute) and compare."""
+    from movierec.data import load
+    from movierec.presets import RANK_CHOSEN_BY, get_preset
+
+    monkeypatch.setattr(select, "PAPER_LAMS", (500.0,))  # the paper's lam is not compared
+    chosen = select.select(training_part(load("100k", real_data_dir, download=False)))
+    preset = get_preset("rank").settings["100k"]["ease"]
+    assert {field: preset[field] for field in chosen.setting} == chosen.setting
+    assert all("benchmarks.select" in RANK_CHOSEN_BY["100k"][field] for field in chosen.setting)
+    assert chosen.validation_ndcg == pytest.approx(0.2901, abs=5e-5)
