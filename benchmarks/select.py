@@ -33,7 +33,7 @@ import argparse
 import itertools
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,14 @@ OUTER: dict[str, tuple[int, ...]] = {"latest-small": (42, 1, 2, 3, 4), "100k": (
 
 DEVELOPMENT = {"latest-small": 42, "100k": 1}
 """The outer split each dataset's presets were developed on."""
+
+RMSE_GRID: dict[str, tuple[float, ...]] = {"learning_rate": (0.03, 0.1), "l2": (0.03, 0.05, 0.08)}
+"""``--preset fast``'s dot-bias selection: every combination, each trained with early
+stopping (patience 2, at most :data:`RMSE_MAX_EPOCHS`) on ``validation_split`` (10 %, seed
+42) of the training part; the lowest validation RMSE wins and its best epoch becomes the
+fixed epoch count of the run scored on the test part."""
+RMSE_MAX_EPOCHS = 40
+"""Most epochs a grid point trains for before early stopping ends it."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,53 @@ def select(train: TrainingPart) -> Selection:
                      paper_lam, paper_by_lam, time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class RatingSelection:
+    """What :func:`select_rating` chose on one training part."""
+
+    setting: dict[str, float]
+    config: TrainConfig
+    validation_rmse: float
+
+
+def select_rating(train: TrainingPart) -> RatingSelection:
+    """``--preset fast``'s dot-bias settings (learning rate, l2, epochs), chosen on ``train``
+    alone by :data:`RMSE_GRID` and its fixed protocol."""
+    base = resolve_preset("fast", train.dataset.name, model="dot-bias",
+                          n_ratings=train.dataset.n_ratings)
+    (split,) = validation_data(train, "random", (42,))
+    found = []
+    for combo in itertools.product(*RMSE_GRID.values()):
+        setting = dict(zip(RMSE_GRID, combo, strict=True))
+        config = replace(base, **setting, epochs=RMSE_MAX_EPOCHS, early_stopping=2)
+        metrics = split.fit(config, verbose=0).metrics
+        found.append((metrics["best_epoch_rmse"], setting, int(metrics["best_epoch"])))
+    rmse, setting, epochs = min(found, key=lambda entry: entry[0])  # first of equals wins
+    return RatingSelection({**setting, "epochs": epochs},
+                           replace(base, **setting, epochs=epochs), rmse)
+
+
+def nested_rmse(dataset: Dataset, n_splits: int | None = None) -> list[dict[str, Any]]:
+    """One row per outer split: :func:`select_rating` on its training part, then the test
+    RMSE of the winner and of the preset as it stands."""
+    rows = []
+    frozen = resolve_preset("fast", dataset.name, model="dot-bias", n_ratings=dataset.n_ratings)
+    for label, number, split in outer_splits(dataset)[:n_splits]:
+        chosen = select_rating(training_part(dataset, split))
+        data = EncodedSplit.from_dataset(dataset, split)
+        row = {"dataset": dataset.name, "split": label,
+               "development": number == DEVELOPMENT[_key(dataset.name)],
+               "setting": ", ".join(f"{k} {v:g}" for k, v in chosen.setting.items()),
+               "validation": chosen.validation_rmse,
+               "rmse": data.fit(chosen.config, verbose=0).metrics["rmse"],
+               "frozen": data.fit(frozen, verbose=0).metrics["rmse"]}
+        rows.append(row)
+        print(f"{dataset.name} {label}: dot-bias chose {row['setting']} (validation RMSE "
+              f"{row['validation']:.4f}); test RMSE {row['rmse']:.4f}, preset as it stands "
+              f"{row['frozen']:.4f}", flush=True)
+    return rows
+
+
 def outer_splits(dataset: Dataset) -> list[tuple[str, int, Split]]:
     """``dataset``'s outer splits (:data:`OUTER`): label, seed or fold, split."""
     if dataset.name == "100k":
@@ -175,18 +230,21 @@ def nested(dataset: Dataset, n_splits: int | None = None) -> list[dict[str, Any]
     return rows
 
 
-def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def summary(rows: list[dict[str, Any]],
+            columns: tuple[str, ...] = ("ease", "paper", "popularity", "frozen")
+            ) -> list[dict[str, Any]]:
     """Mean and sample standard deviation over each dataset's outer splits."""
     out = []
     for name in dict.fromkeys(row["dataset"] for row in rows):
         mine = [row for row in rows if row["dataset"] == name]
         entry: dict[str, Any] = {"dataset": name, "n": len(mine)}
-        for column in ("ease", "paper", "popularity", "frozen"):
+        for column in columns:
             values = [row[column] for row in mine]
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             entry[column] = f"{statistics.fmean(values):.4f} ± {spread:.4f}"
-        wins = sum(row["ease"] > row["paper"] for row in mine)
-        entry["wins"] = f"{wins} of {len(mine)}"
+        if "ease" in columns:
+            wins = sum(row["ease"] > row["paper"] for row in mine)
+            entry["wins"] = f"{wins} of {len(mine)}"
         out.append(entry)
     return out
 
@@ -196,13 +254,21 @@ SPLIT_COLUMNS = [("dataset", "dataset"), ("split", "outer split"), ("setting", "
                  ("paper", "paper EASE test"), ("paper_lam", "paper lam"),
                  ("popularity", "popularity test"), ("frozen", "preset in presets.py test"),
                  ("seconds", "selection s")]
+RMSE_SPLIT_COLUMNS = [("dataset", "dataset"), ("split", "outer split"),
+                      ("setting", "chosen setting"), ("validation", "validation RMSE"),
+                      ("rmse", "dot-bias (selected) test RMSE"),
+                      ("frozen", "preset in presets.py test RMSE")]
+RMSE_SUMMARY_COLUMNS = [("dataset", "dataset"), ("n", "outer splits"),
+                        ("rmse", "dot-bias, selected per split"),
+                        ("frozen", "preset in presets.py (not honest)")]
 SUMMARY_COLUMNS = [("dataset", "dataset"), ("n", "outer splits"),
                    ("ease", "ease, selected per split"), ("paper", "paper EASE"),
                    ("popularity", "popularity"), ("frozen", "preset in presets.py (not honest)"),
                    ("wins", "ease ahead of paper EASE")]
 
 
-def write(rows: list[dict[str, Any]], out: Path) -> str:
+def write(rows: list[dict[str, Any]], out: Path,
+          rmse_rows: list[dict[str, Any]] | None = None) -> str:
     """The results page (atomically); returns its text."""
     shown = [{**row, "split": row["split"] + (" (development)" if row["development"] else "")}
              for row in rows]
@@ -225,10 +291,23 @@ def write(rows: list[dict[str, Any]], out: Path) -> str:
             f"Grids:\n{grids}\n- paper EASE: lam from {PAPER_LAMS} by the same protocol\n\n"
             f"{markdown_table(summary(rows), SUMMARY_COLUMNS)}\n\n"
             f"{markdown_table(shown, SPLIT_COLUMNS)}\n\n"
+            + (_rmse_section(rmse_rows) if rmse_rows else "") +
             f"Machine: {info['usable_cpus']} usable CPUs, {info['platform']}, Python "
             f"{info['python']}, numpy {info['numpy']}.\n")
     write_text(out, text)
     return text
+
+
+def _rmse_section(rows: list[dict[str, Any]]) -> str:
+    shown = [{**row, "split": row["split"] + (" (development)" if row["development"] else "")}
+             for row in rows]
+    return ("## Rating error: `--preset fast`'s dot-bias, selected per outer split\n\n"
+            f"Grid {RMSE_GRID}, each point trained with early stopping (patience 2, at most "
+            f"{RMSE_MAX_EPOCHS} epochs) on `validation_split` (10 %, seed 42) of the outer "
+            "training part; the lowest validation RMSE wins, its best epoch is the epoch "
+            "count of the run scored once on the test part.\n\n"
+            f"{markdown_table(summary(rows, ('rmse', 'frozen')), RMSE_SUMMARY_COLUMNS)}\n\n"
+            f"{markdown_table(shown, RMSE_SPLIT_COLUMNS)}\n\n")
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -238,12 +317,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--splits", type=int, default=None,
                         help="Only the first N outer splits (to time one).")
     parser.add_argument("--out", default=str(RESULTS / "selection.md"))
+    parser.add_argument("--rmse", action="store_true",
+                        help="Also the fast preset's dot-bias selection, by RMSE.")
     args = parser.parse_args(argv)
     rows: list[dict[str, Any]] = []
+    rmse_rows: list[dict[str, Any]] = []
     for name in args.datasets.split(","):
-        rows += nested(load(name, args.data_dir), args.splits)
+        dataset = load(name, args.data_dir)
+        rows += nested(dataset, args.splits)
+        if args.rmse:
+            rmse_rows += nested_rmse(dataset, args.splits)
     print(markdown_table(summary(rows), SUMMARY_COLUMNS))
-    write(rows, Path(args.out))
+    write(rows, Path(args.out), rmse_rows)
     return rows
 
 

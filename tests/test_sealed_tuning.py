@@ -118,6 +118,20 @@ def test_the_selection_sees_only_the_training_part_and_picks_the_best(
     assert chosen.paper_lam in select.PAPER_LAMS
 
 
+def test_the_rating_selection_sees_only_the_training_part_and_fixes_the_epochs(
+        release, monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset, recorder = release
+    monkeypatch.setitem(select.RMSE_GRID, "l2", (0.05,))
+    monkeypatch.setitem(select.RMSE_GRID, "learning_rate", (0.03, 0.1))
+    monkeypatch.setattr(select, "RMSE_MAX_EPOCHS", 6)
+    chosen = select.select_rating(training_part(dataset))
+    _check_sealed(dataset, recorder, "")
+    assert chosen.config.early_stopping is None  # the test run trains a fixed epoch count
+    assert 1 <= chosen.config.epochs == chosen.setting["epochs"] <= 6
+    assert chosen.config.learning_rate == chosen.setting["learning_rate"]
+    assert 0 < chosen.validation_rmse < 2.0
+
+
 def test_training_part_drops_the_test_ratings_and_their_tags() -> None:
     dataset = synthetic_release()
     split = outer_split(dataset)
