@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 import movierec  # first: selects the JAX backend before Keras loads
 from movierec.data import Dataset, load
+from movierec.data.features import training_tags
 from movierec.splits import Split, ml100k_fold, random_split
 from movierec.training import EncodedSplit, TrainConfig, TrainResult
 
@@ -73,6 +75,44 @@ def ml100k(data_dir: str | Path | None, fold: int = 1, dataset: Dataset | None =
     """ML-100K with GroupLens' official ``u{fold}.base`` / ``u{fold}.test`` split."""
     dataset = dataset or load("100k", data_dir)
     return Benchmark(dataset, ml100k_fold(dataset.ratings, fold), f"100k u{fold}")
+
+
+def outer_split(dataset: Dataset) -> Split:
+    """The benchmark's test split: ML-100K's u1, otherwise the tutorial's 90/10 (seed 42)."""
+    return (ml100k_fold(dataset.ratings, 1) if dataset.name == "100k"
+            else random_split(dataset.ratings, 0.1, seed=42))
+
+
+@dataclass(frozen=True)
+class TrainingPart:
+    """The training part of an outer split, and nothing else: what every tuning entry point
+    (``benchmarks.tune``, ``benchmarks.ranking_models``, ``benchmarks.ease_two_way``,
+    ``benchmarks.select``'s selection) receives, so that no test rating, and no tag on a test
+    pair, is reachable from it (``tests/test_sealed_tuning.py`` checks). ``dataset`` holds
+    the training ratings only; the catalogue and the users' demographics stay whole (they
+    say nothing about who rated what). ``outer`` names the split it was cut from."""
+
+    dataset: Dataset
+    outer: str
+
+    @property
+    def ratings(self) -> pd.DataFrame:
+        return self.dataset.ratings
+
+
+def training_part(dataset: Dataset, split: Split | None = None) -> TrainingPart:
+    """``dataset`` cut down to ``split``'s training part (default: :func:`outer_split`)."""
+    split = split or outer_split(dataset)
+    train = split.train  # row labels kept: contiguous_folds reads u.data's order from them
+    return TrainingPart(Dataset(name=dataset.name, ratings=train, movies=dataset.movies,
+                                rating_scale=dataset.rating_scale,
+                                tags=training_tags(dataset.tags, train), users=dataset.users),
+                        split.name)
+
+
+def tuning_dataset(name: str, data_dir: str | Path | None) -> TrainingPart:
+    """The training part of dataset ``name``'s benchmark split, the only data tuning sees."""
+    return training_part(load(name, data_dir))
 
 
 def train(bench: Benchmark, config: TrainConfig) -> TrainResult:

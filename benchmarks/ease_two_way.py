@@ -1,4 +1,4 @@
-"""Does a user-user EASE term help ``ease`` rank? Three validation splits, then the test part.
+"""Does a user-user EASE term help ``ease`` rank? Three validation splits of the training part.
 
 A candidate for issue 11's NDCG@10 targets, measured but not (yet) in the ``ease`` model:
 
@@ -14,8 +14,9 @@ rows, i.e. a user-kNN that EASE's derivation tunes.
 
 Settings are compared by mean validation NDCG@10 over three ``validation_split`` draws
 (seeds 42, 43, 44) of the training part, because one 10 % split separates them by less than
-its own noise; the test figure is printed beside each setting for the record, never used to
-choose.
+its own noise. The script is handed the benchmark's training part alone
+(:func:`benchmarks.common.tuning_dataset`): it computes and prints no test figure (before
+issue 25 it printed one beside every setting; ``tests/test_sealed_tuning.py`` checks).
 
 Usage::
 
@@ -32,8 +33,7 @@ from collections.abc import Iterator
 import numpy as np
 
 import movierec  # noqa: F401  (first: selects the JAX backend before Keras loads)
-from benchmarks.ranking_models import outer_split
-from movierec.data import load
+from benchmarks.common import tuning_dataset
 from movierec.evaluation import evaluate_split
 from movierec.models.ease import ease_weights
 from movierec.models.fold_in import liked_weights
@@ -70,28 +70,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--dataset", default="latest-small")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    dataset = load(args.dataset, args.data_dir)
+    dataset = tuning_dataset(args.dataset, args.data_dir).dataset
     ease = resolve_preset("rank", dataset.name, model="ease", n_ratings=dataset.n_ratings)
     exponents = (round(ease.popularity_exponent - 0.1, 2), ease.popularity_exponent)
-    outer = outer_split(dataset)
-    parts = {f"validation {seed}": validation_split(outer.train, 0.1, seed=seed)
+    parts = {f"validation {seed}": validation_split(dataset.ratings, 0.1, seed=seed)
              for seed in SEEDS}
-    parts["test"] = outer
     ndcg: dict[tuple, dict[str, float]] = {}
     for part, split in parts.items():
         data = EncodedSplit.from_dataset(dataset, split)
         for setting, scores in settings_scores(data, ease, exponents):
             ndcg.setdefault(setting, {})[part] = evaluate_split(
                 lambda users, s=scores: s[users], data.split, data.encoders, k=10)["ndcg@10"]
-    rows = [{"setting": setting,
-             "validation": float(np.mean([v for k, v in by.items() if k != "test"])),
-             "folds": [round(v, 4) for k, v in by.items() if k != "test"],
-             "test": by["test"]} for setting, by in ndcg.items()]
+    rows: list[dict] = [{"setting": setting, "validation": float(np.mean(list(by.values()))),
+                         "folds": [round(v, 4) for v in by.values()]}
+                        for setting, by in ndcg.items()]
     rows.sort(key=lambda row: -row["validation"])
-    print(f"{args.dataset}: mean validation NDCG@10 over seeds {SEEDS} (test beside it)")
+    print(f"{args.dataset}: mean validation NDCG@10 over seeds {SEEDS}")
     for row in rows:
-        print(f"  validation {row['validation']:.4f} {row['folds']}  test {row['test']:.4f}  "
-              f"{row['setting']}")
+        print(f"  validation {row['validation']:.4f} {row['folds']}  {row['setting']}")
     return rows
 
 

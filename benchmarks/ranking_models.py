@@ -1,17 +1,19 @@
-"""NDCG@10 of the ranking models, measured as ``movierec evaluate`` measures them.
+"""NDCG@10 of the ranking models on a validation split, measured as ``movierec evaluate``
+measures them: how their settings are chosen.
 
-The protocol is the tutorial's: a random 90/10 split (seed 42) of latest-small (ML-100K: u1),
-relevant = held-out rating >= 4, training movies excluded from the lists, scored through
-:func:`movierec.evaluation.reports.ranking_report` on a :class:`movierec.recommend.Recommender`
-(so the figure is the one ``movierec evaluate`` prints). Settings are chosen with
-``--validation``: the same measure on a validation split (10 %, seed 42) of the *training*
-part, never the test part.
+The protocol is the tutorial's: relevant = held-out rating >= 4, training movies excluded
+from the lists, scored through :func:`movierec.evaluation.reports.ranking_report` on a
+:class:`movierec.recommend.Recommender` (so the figure is the one ``movierec evaluate``
+prints), on a validation split (10 %, seed 42) of the benchmark's training part
+(latest-small: the tutorial's 90 %; ML-100K: ``u1.base``). The script is handed that
+training part alone (:func:`benchmarks.common.tuning_dataset`): no test rating is reachable
+from it, and it prints no test figure (``tests/test_sealed_tuning.py`` checks). Test
+figures come from ``benchmarks.ranking`` and ``benchmarks.select`` only.
 
 Usage::
 
-    python -m benchmarks.ranking_models --model ials --validation \\
+    python -m benchmarks.ranking_models --model ials \\
         --base '{"factors": 64, "epochs": 10}' --grid '{"reg": [1, 5], "alpha": [2, 4]}'
-    python -m benchmarks.ranking_models --model ials --base '{"reg": 5, "alpha": 4}'
 """
 
 from __future__ import annotations
@@ -23,25 +25,17 @@ import time
 from dataclasses import replace
 
 import movierec  # noqa: F401  (first: selects the JAX backend before Keras loads)
-from movierec.data import Dataset, load
+from benchmarks.common import TrainingPart, tuning_dataset
 from movierec.evaluation.reports import baseline_ranking_reports, ranking_report
 from movierec.recommend import Recommender
-from movierec.splits import Split, ml100k_fold, random_split, validation_split
+from movierec.splits import validation_split
 from movierec.training import EncodedSplit, TrainConfig
 
 
-def outer_split(dataset: Dataset) -> Split:
-    """The benchmark's test split: ML-100K's u1, otherwise the tutorial's 90/10 (seed 42)."""
-    return (ml100k_fold(dataset.ratings, 1) if dataset.name == "100k"
-            else random_split(dataset.ratings, 0.1, seed=42))
-
-
-def benchmark_split(dataset_name: str, data_dir: str | None, validation: bool) -> EncodedSplit:
-    """The benchmark's split, or (``validation``) a validation split of its training part."""
-    dataset = load(dataset_name, data_dir)
-    outer = outer_split(dataset)
-    split = validation_split(outer.train, 0.1, seed=42) if validation else outer
-    return EncodedSplit.from_dataset(dataset, split)
+def validation_of(train: TrainingPart) -> EncodedSplit:
+    """A validation split (10 %, seed 42) of ``train``, a benchmark's training part."""
+    return EncodedSplit.from_dataset(train.dataset,
+                                     validation_split(train.ratings, 0.1, seed=42))
 
 
 def measure(data: EncodedSplit, config: TrainConfig) -> dict:
@@ -65,12 +59,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--model", default="ials")
     parser.add_argument("--base", default="{}", help="JSON TrainConfig fields for every run.")
     parser.add_argument("--grid", default="{}", help="JSON field -> list of values to try.")
-    parser.add_argument("--validation", action="store_true",
-                        help="Measure on a validation split of the training part.")
     parser.add_argument("--baselines", action="store_true", help="Also popularity, random.")
     args = parser.parse_args(argv)
-    data = benchmark_split(args.dataset, args.data_dir, args.validation)
-    part = "validation" if args.validation else "test"
+    data = validation_of(tuning_dataset(args.dataset, args.data_dir))
+    part = "validation"
     if args.baselines:
         for name, report in baseline_ranking_reports(data.split, data.encoders).items():
             print(f"{args.dataset} {part} {name}: NDCG@10 {report['ndcg@10']:.4f}", flush=True)

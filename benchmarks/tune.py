@@ -1,12 +1,13 @@
 """How the presets were chosen: a grid search on a validation split of the training data.
 
 The validation split is :func:`movierec.splits.validation_split` (10 %, seed 42) of the
-*training* part (latest-small: the tutorial's 90 %; 100k: ``u1.base``), so the test part
-that the benchmarks report is never looked at. Each setting trains with early stopping on
-that validation split (patience 2); the best epoch it reports becomes the preset's fixed
-``epochs``. A ranking model (``ease``) has no epochs and no RMSE: it is solved once per
-setting and ranked by its validation NDCG@10 (relevant: validation ratings >= 4, the
-user's training movies not ranked).
+*training* part (latest-small: the tutorial's 90 %; 100k: ``u1.base``). The script is handed
+that training part alone (:func:`benchmarks.common.tuning_dataset`), so no test rating is
+reachable from it and it prints no test figure (``tests/test_sealed_tuning.py`` checks).
+Each setting trains with early stopping on that validation split (patience 2); the best
+epoch it reports becomes the preset's fixed ``epochs``. A ranking model (``ease``) has no
+epochs and no RMSE: it is solved once per setting and ranked by its validation NDCG@10
+(relevant: validation ratings >= 4, the user's training movies not ranked).
 
 A ranking model can be ranked by the mean over several validation splits instead:
 ``--seeds 42,43,44`` (random splits with those seeds) or ``--validation contiguous``
@@ -34,9 +35,7 @@ import statistics
 import time
 from dataclasses import replace
 
-from benchmarks.common import markdown_table
-from benchmarks.ranking_models import outer_split
-from movierec.data import load
+from benchmarks.common import TrainingPart, markdown_table, tuning_dataset
 from movierec.models import model_spec
 from movierec.presets import resolve_preset
 from movierec.splits import contiguous_folds, validation_split
@@ -45,15 +44,14 @@ from movierec.training import EncodedSplit, TrainConfig
 VALIDATIONS = ("random", "contiguous")
 
 
-def validation_data(dataset_name: str, data_dir: str | None, validation: str = "random",
+def validation_data(train: TrainingPart, validation: str = "random",
                     seeds: tuple[int, ...] = (42,)) -> list[EncodedSplit]:
-    """The validation splits carved from the benchmark's training part: a random 10 % per
+    """The validation splits carved from ``train``, a benchmark's training part
+    (:class:`benchmarks.common.TrainingPart`: it holds no test rating): a random 10 % per
     seed, or (``contiguous``) the five :func:`~movierec.splits.contiguous_folds`."""
-    dataset = load(dataset_name, data_dir)
-    train = outer_split(dataset).train
-    splits = (contiguous_folds(train, 5) if validation == "contiguous"
-              else [validation_split(train, 0.1, seed=seed) for seed in seeds])
-    return [EncodedSplit.from_dataset(dataset, split) for split in splits]
+    splits = (contiguous_folds(train.ratings, 5) if validation == "contiguous"
+              else [validation_split(train.ratings, 0.1, seed=seed) for seed in seeds])
+    return [EncodedSplit.from_dataset(train.dataset, split) for split in splits]
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -69,7 +67,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="random 10 %% splits (--seeds), or the contiguous folds.")
     parser.add_argument("--seeds", default="42", help="Comma-separated random split seeds.")
     args = parser.parse_args(argv)
-    splits = validation_data(args.dataset, args.data_dir, args.validation,
+    splits = validation_data(tuning_dataset(args.dataset, args.data_dir), args.validation,
                              tuple(int(seed) for seed in args.seeds.split(",")))
     base = TrainConfig(model=args.model)
     if args.preset:

@@ -99,3 +99,34 @@ def assert_top_unrated_in_own_cluster(scores: np.ndarray, pairs: np.ndarray, n: 
         unrated = np.flatnonzero(~rated[user])
         top = unrated[np.argsort(-scores[user, unrated])[:n]]
         assert np.all(top % 2 == user % 2), (user, top)
+
+
+def popularity_val_ndcg(train_pairs: np.ndarray, val_pairs: np.ndarray,
+                        val_ratings: np.ndarray, n_users: int, n_movies: int,
+                        positive: float = 4.0) -> float:
+    """Popularity's NDCG@10 by the protocol of a ranking run's ``val_ndcg_at_10``: mean over
+    validation users with a movie rated ``>= positive``, training movies excluded; the
+    baseline a ranking model must beat on the same pairs."""
+    from movierec.metrics import ItemSets, ranking_metrics
+    from movierec.topk import top_k
+
+    relevant_pairs = val_pairs[np.asarray(val_ratings) >= positive]
+    relevant = ItemSets.from_pairs(relevant_pairs[:, 0], relevant_pairs[:, 1], n_users)
+    seen = ItemSets.from_pairs(train_pairs[:, 0], train_pairs[:, 1], n_users)
+    users = np.flatnonzero(relevant.sizes())
+    counts = np.bincount(train_pairs[:, 1], minlength=n_movies).astype(np.float32)
+    top, _ = top_k(np.tile(counts, (len(users), 1)), 10, exclude=seen.take(users))
+    return float(np.mean(ranking_metrics(top, relevant.take(users), 10, per_user=True)["ndcg"]))
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` in pixels of the PNG at ``path``, decoded in full (a truncated or
+    corrupt file raises); it must not be blank (one colour everywhere)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG", path
+        image.load()
+        low, high = image.convert("L").getextrema()
+        assert low < high, f"{path} is blank"
+        return image.size

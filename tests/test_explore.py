@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import png_size
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -14,8 +15,6 @@ from movierec.cli import app, main
 from movierec.data import Dataset
 from movierec.errors import DataError, MovierecError
 from movierec.explore import plot_summary, render_summary, summarize
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def make_dataset(ratings: pd.DataFrame, titles: dict[int, str] | None = None) -> Dataset:
@@ -147,7 +146,7 @@ def test_render_summary_prints_every_section():
 def test_plot_summary_writes_one_png_atomically(tmp_path, ratings):
     target = tmp_path / "out" / "explore.png"
     assert plot_summary(summarize(make_dataset(ratings)), target) == target
-    assert target.read_bytes().startswith(PNG_MAGIC)
+    assert png_size(target) == (1320, 540)  # 11 x 4.5 inches at plots.DPI 120
     assert [path.name for path in target.parent.iterdir()] == ["explore.png"]
 
 
@@ -163,7 +162,7 @@ def test_explore_command_on_a_ratings_file(tmp_path):
     for expected in ("Ratings", "10", "Rating histogram", "2 most rated movies",
                      "top 2 users x top 2 movies", "Plot written to"):
         assert expected in result.output
-    assert (tmp_path / "p.png").read_bytes().startswith(PNG_MAGIC)
+    assert png_size(tmp_path / "p.png") == (1320, 540)
 
 
 def test_explore_plot_must_be_a_png(tmp_path, capsys):
@@ -202,4 +201,4 @@ def test_explore_command_on_latest_small(real_data_dir, tmp_path):
     row_68 = next(line.split() for line in result.output.splitlines()
                   if line.split()[:1] == ["68"])
     assert row_68[:2] == ["68", "2.5"]  # user 68 rated movie 1 at 2.5, as in the tutorial
-    assert (tmp_path / "e.png").read_bytes().startswith(PNG_MAGIC)
+    assert png_size(tmp_path / "e.png") == (1320, 540)

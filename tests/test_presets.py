@@ -8,7 +8,7 @@ import pytest
 
 from movierec.errors import MovierecError
 from movierec.models import MODEL_NAMES, model_names, model_spec
-from movierec.presets import LARGE_RATINGS, PRESETS, get_preset, resolve_preset
+from movierec.presets import LARGE_RATINGS, PRESETS, RANK_CHOSEN_BY, get_preset, resolve_preset
 from movierec.training import TrainConfig
 
 
@@ -105,8 +105,8 @@ def test_rank_trains_a_ranking_model_with_validated_settings():
         assert resolve_preset("rank", dataset, model="dot-bias") == \
             resolve_preset("fast", dataset, model="dot-bias")
     small, ml100k = resolve_preset("rank", "latest-small"), resolve_preset("rank", "100k")
-    assert (small.lam, small.negative_weight, small.popularity_exponent) == (150.0, 0.3, 0.2)
-    assert (ml100k.lam, ml100k.negative_weight, ml100k.popularity_exponent) == (400.0, 0.3, 0.15)
+    assert (small.lam, small.negative_weight, small.popularity_exponent) == (200.0, 0.3, 0.2)
+    assert (ml100k.lam, ml100k.negative_weight, ml100k.popularity_exponent) == (500.0, 0.3, 0.2)
     assert (ml100k.lowpass_weight, ml100k.lowpass_factors) == (0.25, 32)
     assert small.lowpass_weight == 0.0  # latest-small validated no low-pass term
     assert (small.side_weight, ml100k.side_weight) == (1.5, 2.0)
@@ -137,4 +137,22 @@ def test_rank_trains_ials_on_large_data():
 def test_explicit_ease_settings_win_over_rank():
     base = TrainConfig(model="ease", lam=42.0)
     config = resolve_preset("rank", "100k", base=base, keep={"model", "lam"})
-    assert config.lam == 42.0 and config.popularity_exponent == 0.15
+    assert config.lam == 42.0 and config.popularity_exponent == 0.2
+
+
+def test_every_rank_ease_value_records_the_selection_that_chose_it():
+    """presets.RANK_CHOSEN_BY names, value by value, the run behind the rank preset's ease
+    settings: a value benchmarks.select chooses is one of its grid's, the others are the
+    values select.py holds fixed."""
+    from benchmarks import select
+
+    for dataset in ("latest-small", "100k"):
+        overrides = get_preset("rank").settings[dataset]["ease"]
+        record = RANK_CHOSEN_BY[dataset]
+        assert set(record) == set(overrides)
+        for field, value in record.items():
+            if field in select.GRIDS[dataset]:
+                assert "benchmarks.select" in value
+                assert overrides[field] in select.GRIDS[dataset][field]
+            else:
+                assert overrides[field] == select.FIXED[dataset][field], field

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import synthetic_ratings
+from helpers import png_size, synthetic_ratings
 from typer.testing import CliRunner
 
 import movierec.comparison as comparison_module
@@ -46,8 +46,10 @@ def test_compare_writes_json_and_figures(ratings_file: Path, tmp_path: Path) -> 
     comparison = json.loads((out / "comparison.json").read_text())
     names = [row["name"] for row in comparison["models"]]
     assert names == ["dot-bias", "global-mean", "bias-baseline", "popularity", "random"]
-    assert (out / "validation_curves.png").stat().st_size > 0
-    assert (out / "rmse.png").stat().st_size > 0
+    # plots.DPI 120: 8 x 5 inches, and 8 inches x (0.5 per bar + 1.5)
+    assert png_size(out / "validation_curves.png") == (960, 600)
+    bars = sum(row.get("rmse") is not None for row in comparison["models"])
+    assert bars >= 3 and png_size(out / "rmse.png") == (960, int(120 * (0.5 * bars + 1.5)))
     assert (out / "dot-bias" / "model.keras").exists()
     assert comparison["models"][0]["run_dir"] == str(out / "dot-bias")  # not a temporary path
 
@@ -253,7 +255,7 @@ def test_preset_rank_on_train_and_compare(ratings_file: Path, tmp_path: Path) ->
     train = json.loads((out / "config.json").read_text())["train"]
     assert train["model"] in model_names(group="ranking")
     assert (train["lam"], train["negative_weight"], train["popularity_exponent"],
-            train["side_weight"]) == (150.0, 0.3, 0.2, 1.5)
+            train["side_weight"]) == (200.0, 0.3, 0.2, 1.5)
     kept = runner.invoke(app, ["train", "--ratings", str(ratings_file), "--preset", "rank",
                                "--lam", "20", "--out", str(tmp_path / "lam"), "--quiet"])
     assert kept.exit_code == 0, kept.output
@@ -264,7 +266,7 @@ def test_preset_rank_on_train_and_compare(ratings_file: Path, tmp_path: Path) ->
     assert compared.exit_code == 0, (compared.output, compared.exception)
     saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert saved["preset"] == "rank"
-    assert saved["train_by_model"]["ease"]["lam"] == 150.0
+    assert saved["train_by_model"]["ease"]["lam"] == 200.0
     assert saved["train_by_model"]["dot-bias"]["optimizer"] == "sparse-adagrad"
 
 

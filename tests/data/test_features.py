@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movierec.data.features import movie_features, user_features
+from movierec.data.features import movie_features, training_tags, user_features
 
 
 @pytest.fixture()
@@ -43,6 +43,15 @@ def test_tags_used_often_enough_count_case_and_spaces_folded(movies):
     # the ids) and "funny" (three times); "rare" once
     np.testing.assert_array_equal(features[5:], [[0, 1, 1, 0], [1, 1, 1, 0]])
     assert movie_features(movies, [10, 20, 30, 40], tags, min_tag_uses=3).shape[0] == 5 + 1
+
+
+def test_training_tags_keep_only_the_training_parts_pairs():
+    train = pd.DataFrame({"user_id": [1, 1, 2], "movie_id": [10, 20, 10], "rating": 4.0})
+    tags = pd.DataFrame({"user_id": [1, 2, 2, 3], "movie_id": [10, 10, 20, 10],
+                         "tag": ["a", "b", "held-out pair", "unknown user"]})
+    assert training_tags(tags, train)["tag"].tolist() == ["a", "b"]
+    assert training_tags(None, train) is None
+    assert training_tags(tags.drop(columns="user_id"), train).empty  # cannot be matched
 
 
 def test_a_movie_missing_from_the_catalogue_has_no_features(movies):

@@ -38,9 +38,31 @@ def test_latest_small_has_the_published_counts(real_data_dir: Path) -> None:
     assert movies.loc[1, "genres"] == "Adventure|Animation|Children|Comedy|Fantasy"
     assert movies.loc[114335, "genres"] == ""  # "(no genres listed)"
     assert pd.isna(movies.loc[40697, "year"])  # "Babylon 5" has no year
-    assert list(dataset.tags.columns) == ["movie_id", "tag"] and len(dataset.tags) == 3_683
+    assert list(dataset.tags.columns) == ["user_id", "movie_id", "tag"]
+    assert len(dataset.tags) == 3_683
     assert dataset.users is None  # latest-small describes no users
     assert dataset.tags["movie_id"].isin(movies.index).all()
+
+
+@pytest.mark.realdata
+def test_latest_small_side_rows_use_no_tag_of_the_tutorials_held_out_pairs(
+        real_data_dir: Path) -> None:
+    """379 tags sit on 184 (user, movie) pairs the tutorial's split holds out; none reaches
+    the side rows, and every tag on a training pair (3,097) does."""
+    from movierec.data.features import training_tags
+    from movierec.splits import random_split
+
+    dataset = load("latest-small", real_data_dir, download=False)
+    split = random_split(dataset.ratings, 0.1, seed=42)
+    held_out = pd.MultiIndex.from_frame(split.test[["user_id", "movie_id"]])
+    on_test = pd.MultiIndex.from_frame(dataset.tags[["user_id", "movie_id"]]).isin(held_out)
+    assert on_test.sum() == 379
+    assert len(dataset.tags[on_test][["user_id", "movie_id"]].drop_duplicates()) == 184
+    kept = training_tags(dataset.tags, split.train)
+    on_train = pd.MultiIndex.from_frame(dataset.tags[["user_id", "movie_id"]]).isin(
+        pd.MultiIndex.from_frame(split.train[["user_id", "movie_id"]]))
+    assert len(kept) == on_train.sum() == 3_097
+    assert not pd.MultiIndex.from_frame(kept[["user_id", "movie_id"]]).isin(held_out).any()
 
 
 @pytest.mark.realdata

@@ -475,4 +475,6 @@ def test_ranking_report_beats_random(rec: Recommender, encoded: EncodedSplit) ->
     baselines = baseline_ranking_reports(encoded.split, encoded.encoders, k=5, threshold=4.0)
     assert set(baselines) == {"popularity", "random"}
     assert report["ndcg@5"] > baselines["random"]["ndcg@5"]
-    assert report["rmse"] < 1.5
+    mean = float(encoded.train_ratings.mean())
+    global_mean_rmse = float(np.sqrt(np.mean((encoded.test_ratings - mean) ** 2)))
+    assert report["rmse"] < 0.8 * global_mean_rmse  # the clusters' ratings are learned

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import synthetic_ratings
+from helpers import png_size, popularity_val_ndcg, synthetic_ratings
 
 from movierec.data import Dataset
 from movierec.errors import MovierecError
@@ -40,6 +40,12 @@ def encoded() -> EncodedSplit:
     return EncodedSplit.from_dataset(dataset, random_split(dataset.ratings, 0.2, seed=1))
 
 
+def _popularity(encoded: EncodedSplit) -> float:
+    """Popularity's validation NDCG@10 on the split: what a ranker must clearly beat."""
+    return popularity_val_ndcg(encoded.train_pairs, encoded.test_pairs, encoded.test_ratings,
+                               len(encoded.encoders.users), len(encoded.encoders.movies))
+
+
 SMALL = TrainConfig(model="dot-bias", epochs=3, batch_size=32, learning_rate=0.01, factors=8)
 
 
@@ -53,7 +59,32 @@ def test_ease_side_weight_trains_on_the_datasets_features(encoded: EncodedSplit)
     assert side.metrics["side_features"] == 6 and "side_features" not in plain.metrics
     assert not np.allclose(keras.ops.convert_to_numpy(side.model.item_weights),
                            keras.ops.convert_to_numpy(plain.model.item_weights))
-    assert side.metrics["val_ndcg_at_10"] > 0
+    assert side.metrics["val_ndcg_at_10"] > 1.4 * _popularity(encoded)
+
+
+def test_a_tag_on_a_held_out_pair_changes_nothing(encoded: EncodedSplit) -> None:
+    """Side rows come from the training pairs' tags only: a tag a user put on a movie held
+    out for them neither adds a row nor moves a score; the same tag on a training pair
+    does (so the check would fail if tags were not used at all)."""
+    movies, _ = encoded.catalogue
+    train, test = encoded.split.train, encoded.split.test
+    background = train.iloc[:3].assign(tag="cozy")  # a tag row on three training pairs
+    held_out = test.iloc[:3].assign(tag="spoiler")  # used three times, all on held-out pairs
+    on_training = train.iloc[3:6].assign(tag="spoiler")
+    config = TrainConfig(model="ease", lam=5.0, side_weight=1.0)
+
+    def fitted(tags: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        split = replace(encoded, catalogue=(movies, tags[["user_id", "movie_id", "tag"]]))
+        weights = keras.ops.convert_to_numpy(split.fit(config, verbose=0).model.item_weights)
+        return split.movie_features(), weights
+
+    base_features, base_weights = fitted(background)
+    leak_features, leak_weights = fitted(pd.concat([background, held_out]))
+    np.testing.assert_array_equal(leak_features, base_features)
+    np.testing.assert_array_equal(leak_weights, base_weights)
+    more_features, more_weights = fitted(pd.concat([background, on_training]))
+    assert len(more_features) == len(base_features) + 1
+    assert not np.allclose(more_weights, base_weights)
 
 
 def test_ease_user_weight_trains_on_the_datasets_users(encoded: EncodedSplit) -> None:
@@ -70,7 +101,7 @@ def test_ease_user_weight_trains_on_the_datasets_users(encoded: EncodedSplit) ->
     assert result.metrics["user_features"] == features.shape[1]
     width = len(encoded.encoders.movies) + features.shape[1]
     assert keras.ops.convert_to_numpy(result.model.user_items).shape == (len(ids), width)
-    assert result.metrics["val_ndcg_at_10"] > 0
+    assert result.metrics["val_ndcg_at_10"] > 1.4 * _popularity(encoded)
 
 
 def test_history_has_one_row_per_epoch_with_rating_metrics(encoded: EncodedSplit) -> None:
@@ -151,6 +182,7 @@ def test_run_directory_round_trips_in_a_fresh_process(encoded: EncodedSplit, tmp
     expected = {"config.json", "encoders.json", "model.keras", "history.json", "metrics.json",
                 "train.parquet", "movies.parquet", "loss.png"}
     assert expected <= {p.name for p in run_dir.iterdir()}
+    assert png_size(run_dir / "loss.png") == (840, 540)  # 7 x 4.5 inches at plots.DPI 120
     run = load_run(run_dir)
     assert run.config == SMALL
     assert len(run.train_ratings) == len(encoded.train_pairs)

@@ -25,7 +25,7 @@ class Dataset:
     ``ratings`` has columns user_id, movie_id, rating (float32), timestamp (int64);
     ``movies`` has movie_id, title, year (nullable Int64) and genres ("|"-joined, "" if
     unknown). The catalogue may hold movies nobody rated, as MovieLens does. ``tags``, where
-    the release has them, has movie_id and tag; ``users``, where it has them, user_id,
+    the release has them, has user_id, movie_id and tag; ``users``, where it has them, user_id,
     age, gender and occupation.
     """
 
@@ -34,8 +34,8 @@ class Dataset:
     movies: pd.DataFrame
     rating_scale: tuple[float, float]
     tags: pd.DataFrame | None = None
-    """Users' free-text tags (movie_id, tag), for releases that ship ``tags.csv`` and are
-    read from their text files (latest-small); None otherwise."""
+    """Users' free-text tags (user_id, movie_id, tag), for releases that ship ``tags.csv``
+    and are read from their text files (latest-small); None otherwise."""
     users: pd.DataFrame | None = None
     """The users' demographics (user_id, age, gender, occupation), for releases that ship
     them and are read from their text files (100k); None otherwise."""

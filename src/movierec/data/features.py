@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["AGE_BANDS", "movie_features", "user_features"]
+__all__ = ["AGE_BANDS", "movie_features", "training_tags", "user_features"]
 
 YEAR_WIDTH = 5
 """Years per release-period feature (1995-1999, 2000-2004, ...)."""
@@ -57,6 +57,22 @@ def movie_features(movies: pd.DataFrame, movie_ids: Sequence | np.ndarray,
         blocks.append(_indicators(per_movie.reindex(ids).map(
             lambda v: v if isinstance(v, list) else []), ids))
     return np.vstack(blocks).astype(np.float32, copy=False)
+
+
+def training_tags(tags: pd.DataFrame | None, train: pd.DataFrame) -> pd.DataFrame | None:
+    """The tags whose (user, movie) pair is a rating of ``train`` (a split's training part).
+
+    A user's tag on a movie held out for them tells which movie that is; side rows built
+    from it would let the model learn from the held-out part. Tags without a ``user_id``
+    column cannot be matched to a pair and are all dropped. None stays None.
+    """
+    if tags is None:
+        return None
+    if "user_id" not in tags.columns:
+        return tags.iloc[:0]
+    pairs = pd.MultiIndex.from_frame(train[["user_id", "movie_id"]])
+    keep = pd.MultiIndex.from_frame(tags[["user_id", "movie_id"]]).isin(pairs)
+    return tags[keep]
 
 
 AGE_BANDS = (18, 25, 35, 45, 50, 56)

@@ -111,14 +111,17 @@ def read_release(release: Release, folder: Path) -> tuple[pd.DataFrame, pd.DataF
 
 
 def read_tags(release: Release, folder: Path) -> pd.DataFrame | None:
-    """The users' tags (movie_id, tag) of a release that ships ``tags.csv``, else None."""
+    """The users' tags (user_id, movie_id, tag) of a release that ships ``tags.csv``, else
+    None. ``user_id`` says who applied each tag, so that a split's side rows can be built
+    from the tags of its training pairs only (:func:`movierec.data.features.training_tags`)."""
     path = folder / "tags.csv"
     if release.layout != "csv" or not path.is_file():
         return None
-    tags = pd.read_csv(path, usecols=["movieId", "tag"], dtype={"movieId": "int64",
-                                                               "tag": "string"},
+    tags = pd.read_csv(path, usecols=["userId", "movieId", "tag"],
+                       dtype={"userId": "int64", "movieId": "int64", "tag": "string"},
                        encoding=release.encoding)
-    return pd.DataFrame({"movie_id": tags["movieId"], "tag": tags["tag"].fillna("")})
+    return pd.DataFrame({"user_id": tags["userId"], "movie_id": tags["movieId"],
+                         "tag": tags["tag"].fillna("")})
 
 
 def read_users(release: Release, folder: Path) -> pd.DataFrame | None:

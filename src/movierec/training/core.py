@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from movierec.data import Dataset, check_trainable
-from movierec.data.features import movie_features, user_features
+from movierec.data.features import movie_features, training_tags, user_features
 from movierec.encoding import Encoders
 from movierec.models import model_spec
 from movierec.splits import Split, random_split
@@ -150,11 +150,14 @@ class EncodedSplit:
 
     def movie_features(self) -> np.ndarray | None:
         """:func:`~movierec.data.features.movie_features` of the encoded movies (None when
-        the split holds no catalogue)."""
+        the split holds no catalogue), from the tags of the training part's (user, movie)
+        pairs only (:func:`~movierec.data.features.training_tags`): a tag on a held-out
+        pair changes nothing."""
         if self.catalogue is None:
             return None
         movies, tags = self.catalogue
-        return movie_features(movies, self.encoders.movies.ids, tags)
+        return movie_features(movies, self.encoders.movies.ids,
+                              training_tags(tags, self.split.train))
 
     def user_features(self) -> np.ndarray | None:
         """:func:`~movierec.data.features.user_features` of the encoded users (None when
