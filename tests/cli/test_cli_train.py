@@ -33,6 +33,15 @@ def test_train_writes_a_run_and_reports_metrics(ratings_file: Path, tmp_path: Pa
     assert "validation RMSE" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2
+    # The first epoch's compilation and the steady speed after it, apart, as printed.
+    history = json.loads((out / "history.json").read_text())
+    steady = history[1]["fit_seconds"]
+    assert metrics["steady_ratings_per_second"] == pytest.approx(metrics["n_train"] / steady)
+    assert metrics["compile_seconds"] == pytest.approx(history[0]["fit_seconds"] - steady)
+    assert metrics["steady_ratings_per_second"] > metrics["ratings_per_second"]
+    printed = " ".join(result.output.split())
+    assert f"compile {metrics['compile_seconds']:.2f} s" in printed
+    assert f"then {metrics['steady_ratings_per_second']:,.0f} ratings/s" in printed
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["split_seed"] == 42 and config["data"]["test_size"] == 0.1
 
