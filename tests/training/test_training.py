@@ -257,3 +257,15 @@ def test_steady_speed_sets_the_first_epochs_compilation_apart() -> None:
                                                        "steady_ratings_per_second": 1000.0}
     assert steady_speed([0.5, 0.6], 100)["compile_seconds"] == 0.0  # never negative
     assert steady_speed([2.0], 100) == {}  # one epoch cannot tell them apart
+
+
+def test_a_fit_without_validation_ranks_nothing_and_trains_the_same(encoded: EncodedSplit
+                                                                    ) -> None:
+    """What the comparison does for the paper's EASE, which its ranking report scores."""
+    config = TrainConfig(model="ease", lam=5.0)
+    validated, alone = encoded.fit(config, verbose=0), encoded.fit(config, verbose=0,
+                                                                   validate=False)
+    assert "val_ndcg_at_10" in validated.metrics and "val_ndcg_at_10" not in alone.metrics
+    assert alone.metrics["n_validation"] == 0
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(alone.model.item_weights),
+                                  keras.ops.convert_to_numpy(validated.model.item_weights))

@@ -35,6 +35,9 @@ PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (lar
                "training), best (most accurate ratings) or rank (a ranking model for top-10 "
                "lists); see movierec.presets. Options given "
                "explicitly still win.")
+DEMO_RANKERS = ("ease", "ials")
+"""The ranking models the demo's step 4 trains by default: a closed form and a few
+sweeps, seconds each (the autoencoders take about a minute more; ``--all-rankers``)."""
 # CLI parameter -> TrainConfig field, for options a preset must not override when given.
 _CONFIG_OPTIONS = ("model", "epochs", "batch_size", "learning_rate", "factors", "l2", "seed",
                    "early_stopping", "lam", "negative_weight", "popularity_exponent",
@@ -286,6 +289,8 @@ def _progress_line(row) -> str:
     ndcg = row.ranking.get("ndcg@10")
     parts = [f"RMSE {row.rmse:.4f} in {row.train_seconds:.1f} s" if row.rmse is not None
              else None, f"NDCG@10 {ndcg:.4f}" if ndcg is not None else None]
+    if row.rmse is None and ndcg is not None and row.train_seconds:  # a ranker's cost
+        parts[1] = f"NDCG@10 {ndcg:.4f} in {row.train_seconds:.1f} s"
     return f"  {row.name}: " + ", ".join(part for part in parts if part)
 
 
@@ -298,6 +303,10 @@ def demo_command(
         "caps the ranking models' epochs in step 4 (otherwise --preset rank's)."),
     out: Path = typer.Option(Path("runs/demo"), help="Folder for runs and figures."),
     seed: int = typer.Option(42, help="Seed for weights, shuffling and the demo user."),
+    all_rankers: bool = typer.Option(
+        False, "--all-rankers", help="Step 4: also train the autoencoders (mult-dae, "
+        "mult-vae), about a minute more on 2 cores; by default the quick rankers "
+        f"({', '.join(DEMO_RANKERS)})."),
 ) -> None:
     """The whole tutorial in one go on a MovieLens release: explore, compare, recommend;
     then the ranking models (--preset rank) against popularity and the rating models, and
@@ -322,28 +331,44 @@ def demo_command(
     console.rule(f"[bold]3. Top 10 unseen movies for user {user} from the best model, "
                  f"{best.name}")
     print_user_recommendations(Path(best.run_dir), user.item(), k=10)
-    _demo_rankers(data, rows, out / "ranking", user.item(),
-                  max_epochs=epochs if "epochs" in _explicit(ctx) else None)
+    ranker = _demo_rankers(data, rows, out / "ranking", user.item(),
+                           max_epochs=epochs if "epochs" in _explicit(ctx) else None,
+                           models=None if all_rankers else DEMO_RANKERS)
+    console.rule("[bold]Runs kept")
+    console.print(f"Step 2's models: {out}/<model> (recommend with `movierec recommend --run "
+                  f"{out}/{best.name} --user {user}`); step 4's rankers: {out}/ranking/<model>"
+                  + (f" (the best, {ranker}: `movierec serve --run {out}/ranking/{ranker}`)"
+                     if ranker else ""), highlight=False, soft_wrap=True)
 
 
-def _demo_rankers(data: Dataset, rows: list, out: Path, user,
-                  max_epochs: int | None = None) -> None:
-    """The demo's step 4: the ranking models (``--preset rank``) against popularity, the
-    paper's EASE and the rating models of step 2, then the best ranker's top 10 for the
-    same user."""
+def _demo_rankers(data: Dataset, rows: list, out: Path, user, max_epochs: int | None = None,
+                  models: tuple[str, ...] | None = None) -> str | None:
+    """The demo's step 4: the ranking models (``--preset rank``; ``models`` only, when
+    given) against popularity, the paper's EASE (scored, not saved) and the rating models of
+    step 2, each printed as it finishes, then the best ranker's top 10 for the same user.
+    Returns the best ranker's name (None when none can recommend)."""
     from movierec.cli.commands_recommend import print_user_recommendations
     from movierec.comparison import best_ranker, compare_rankers, comparison_tables
 
     console.rule("[bold]4. Beyond the tutorial: models that rank, against popularity, the "
                  "paper's EASE and the rating models")
-    ranked, skipped = compare_rankers(data, EncodedSplit.random(data, 0.1, 42), rows, out=out,
-                                      verbose=0, max_epochs=max_epochs, reference=True)
+    shown = [name for name in model_names(group="ranking")
+             if models is None or name in models]
+    left = [name for name in model_names(group="ranking") if name not in shown]
+    console.print(f"Training {', '.join(shown)} with --preset rank, then scoring the paper's "
+                  "EASE (not saved)" + (f"; {', '.join(left)}: with --all-rankers" if left
+                                        else ""), highlight=False, soft_wrap=True)
+    ranked, skipped = compare_rankers(
+        data, EncodedSplit.random(data, 0.1, 42), rows, out=out, verbose=0,
+        max_epochs=max_epochs, reference=True, models=models,
+        on_row=lambda row: console.print(_progress_line(row), highlight=False))
     for name, reason in skipped.items():
         console.print(f"[yellow]{name} left out:[/] {reason}", highlight=False)
     console.print(comparison_tables(ranked, title=f"on {data.name}")[1])
     best = best_ranker(ranked)
     if best is None or best.run_dir is None:
-        return
+        return None
     console.rule(f"[bold]Top 10 unseen movies for user {user} from the best ranker, "
                  f"{best.name} (NDCG@10 {best.ranking['ndcg@10']:.3f})")
     print_user_recommendations(Path(best.run_dir), user, k=10)
+    return best.name
