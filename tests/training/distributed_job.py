@@ -6,6 +6,8 @@ JAX fixes its device list when it starts, so the tests launch this script with
 
     python distributed_job.py devices RATINGS OUT KIND [PRESET]  # train with
                                       # --distribution KIND (and --preset), load, recommend
+    python distributed_job.py batch JSON   # ``devices`` for each [RATINGS, OUT, KIND, PRESET]
+                                      # of the JSON list, in one process (one JAX start)
     python distributed_job.py process RATINGS OUT COORDINATOR N I   # one process of a job
 """
 
@@ -88,5 +90,9 @@ def process(ratings: str, out: str, coordinator: str, count: str, index: str) ->
 
 if __name__ == "__main__":
     command, *rest = sys.argv[1:]
-    report = devices(*rest) if command == "devices" else process(*rest)
-    print("REPORT " + json.dumps(report, default=str), flush=True)
+    if command == "batch":  # one line per job, in order: each run is scoped on its own
+        for job in json.loads(rest[0]):
+            print("REPORT " + json.dumps(devices(*job), default=str), flush=True)
+    else:
+        report = devices(*rest) if command == "devices" else process(*rest)
+        print("REPORT " + json.dumps(report, default=str), flush=True)

@@ -78,17 +78,39 @@ def single_device(ratings_file: Path):
     return baseline
 
 
+DEVICE_JOBS = [("data", ""), ("model", ""), ("model", "fast")]
+
+
+@pytest.fixture(scope="module")
+def device_runs(ratings_file: Path) -> dict:
+    """Every 4-device training the tests below check, run in one fresh process (JAX fixes
+    its devices when it starts; one start instead of four): ``(kind, preset)`` -> its
+    report and run folder, and ``"uneven"``: 81 users and 42 movies, model parallel, fast."""
+    folder = ratings_file.parent
+    odd = folder / "odd.csv"
+    synthetic_ratings(n_users=81, n_movies=42, per_user=15).rename(
+        columns={"user_id": "user", "movie_id": "item"}).to_csv(odd, index=False)
+    keys: list = [*DEVICE_JOBS, "uneven"]
+    jobs = [[str(ratings_file), str(folder / f"{kind}-{preset or 'plain'}"), kind, preset]
+            for kind, preset in DEVICE_JOBS]
+    jobs.append([str(odd), str(folder / "uneven"), "model", "fast"])
+    done = subprocess.run([sys.executable, str(JOB), "batch", json.dumps(jobs)], env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(line.removeprefix("REPORT ")) for line in done.stdout.splitlines()
+               if line.startswith("REPORT ")]
+    assert len(reports) == len(jobs)
+    return {key: (report, Path(job[1]))
+            for key, report, job in zip(keys, reports, jobs, strict=True)}
+
+
 @jax_only
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "preset"), [("data", ""), ("model", ""), ("model", "fast")])
+@pytest.mark.parametrize(("kind", "preset"), DEVICE_JOBS)
 def test_distributed_run_matches_one_device_and_saves_an_ordinary_run(
-        kind: str, preset: str, ratings_file: Path, single_device, tmp_path: Path) -> None:
+        kind: str, preset: str, single_device, device_runs: dict) -> None:
     """Adam, and the fast path's sparse row-wise Adagrad step over row-sharded tables."""
-    done = subprocess.run([sys.executable, str(JOB), "devices", str(ratings_file),
-                           str(tmp_path / kind), kind, preset], env=_env(),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    run = _report(done.stdout)
+    run, folder = device_runs[(kind, preset)]
     single = single_device(preset)
     assert run["devices"] == 4
     assert run["metrics"]["distribution"] == kind and run["metrics"]["devices"] == 4
@@ -97,24 +119,18 @@ def test_distributed_run_matches_one_device_and_saves_an_ordinary_run(
     assert run["user_rows"] == run["n_users"] == 80
     assert run["recommendations"] == single["recommendations"]
     np.testing.assert_allclose(run["scores"], single["scores"], atol=1e-3)
-    optimizer = json.loads((tmp_path / kind / "config.json").read_text())["train"]["optimizer"]
+    optimizer = json.loads((folder / "config.json").read_text())["train"]["optimizer"]
     assert optimizer == ("sparse-adagrad" if preset == "fast" else "adam")
 
 
 @jax_only
 @pytest.mark.slow
-def test_model_parallel_pads_uneven_tables_and_saves_exact_rows(tmp_path: Path) -> None:
+def test_model_parallel_pads_uneven_tables_and_saves_exact_rows(device_runs: dict) -> None:
     """81 users and 42 movies do not divide over 4 devices: the sharded tables get padding
     rows while training (so their initial draw differs from one device's: no RMSE
     comparison), and the saved model has exactly the encoders' rows."""
-    ratings = tmp_path / "odd.csv"
-    synthetic_ratings(n_users=81, n_movies=42, per_user=15).rename(
-        columns={"user_id": "user", "movie_id": "item"}).to_csv(ratings, index=False)
-    done = subprocess.run([sys.executable, str(JOB), "devices", str(ratings),
-                           str(tmp_path / "run"), "model", "fast"], env=_env(),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    run = _report(done.stdout)
+    run, _ = device_runs["uneven"]
+    assert run["devices"] == 4
     assert run["user_rows"] == run["n_users"] == 81
     assert np.isfinite(run["rmse"]) and len(run["recommendations"]) == 3
 
