@@ -51,11 +51,6 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _report(output: str) -> dict:
-    line = next(line for line in output.splitlines() if line.startswith("REPORT "))
-    return json.loads(line.removeprefix("REPORT "))
-
-
 @pytest.fixture(scope="module")
 def single_device(ratings_file: Path):
     """The baselines, trained here (this process has one CPU device) with the same options:
@@ -141,29 +136,56 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _two_processes(data: Path, out: Path, **env_extra: str) -> list[dict]:
+def _two_processes(*trainings: Path, **env_extra: str) -> list[list[dict]]:
+    """Two processes joined in one job, each training ``trainings`` (``data, out`` pairs)
+    in turn: one report per process per training."""
     coordinator = f"127.0.0.1:{_free_port()}"
     env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2", **env_extra)
-    jobs = [subprocess.Popen([sys.executable, str(JOB), "process", str(data), str(out),
-                              coordinator, "2", str(index)], env=env, text=True,
+    first, *further = (str(path) for path in trainings)
+    jobs = [subprocess.Popen([sys.executable, str(JOB), "process", first, further[0],
+                              coordinator, "2", str(index), *further[1:]], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             for index in range(2)]
-    outputs: list[dict] = []
+    outputs: list[list[dict]] = []
     for job in jobs:
         try:
-            stdout, stderr = job.communicate(timeout=120)
+            stdout, stderr = job.communicate(timeout=240)
         finally:
             job.kill()
         assert job.returncode == 0, stderr[-3000:]
-        outputs.append(_report(stdout))
+        outputs.append([json.loads(line.removeprefix("REPORT "))
+                        for line in stdout.splitlines() if line.startswith("REPORT ")])
     return outputs
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(ratings_file: Path) -> dict:
+    """One two-process job (two process starts, not four) that trains the ratings file,
+    then the shards of a cached synthetic 32m release: ``name`` -> (each process's report,
+    the run folder)."""
+    from movierec.data import get_release
+    from movierec.data.cache import convert_release
+    from movierec.synthetic import write_release
+
+    folder = ratings_file.parent
+    home = folder / "data"
+    write_release("32m", home / "ml-32m", 2400, seed=1)
+    cache = folder / "xdg"
+    # 7 row groups: process 0 reads 4 (1,350 ratings), process 1 reads 3 (1,050), so the
+    # shards (and their held-out parts) differ in length and are lined up by trimming
+    convert_release(get_release("32m"), home / "ml-32m", cache / "movierec", row_group=350)
+    runs = {"file": folder / "jobs" / "run", "cached": folder / "jobs-cached" / "run"}
+    outputs = _two_processes(ratings_file, runs["file"], home, runs["cached"],
+                             XDG_CACHE_HOME=str(cache))
+    assert all(len(reports) == 2 for reports in outputs)
+    return {name: ([reports[i] for reports in outputs], runs[name])
+            for i, name in enumerate(runs)}
 
 
 @jax_only
 @pytest.mark.slow
-def test_two_processes_train_one_model_together(ratings_file: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    outputs = _two_processes(ratings_file, out)
+def test_two_processes_train_one_model_together(two_process_runs: dict) -> None:
+    outputs, out = two_process_runs["file"]
     assert [o["process"] for o in outputs] == [0, 1]
     assert all(o["processes"] == 2 and o["devices"] == 4 for o in outputs)
     assert outputs[0]["weights_sha256"] == outputs[1]["weights_sha256"]
@@ -215,19 +237,9 @@ def test_one_device_distribution_trains_in_process() -> None:
 
 @jax_only
 @pytest.mark.slow
-def test_two_processes_each_read_only_their_shard_of_a_cached_release(tmp_path: Path) -> None:
-    from movierec.data import get_release
-    from movierec.data.cache import convert_release
-    from movierec.synthetic import write_release
-
-    home = tmp_path / "data"
-    write_release("32m", home / "ml-32m", 2400, seed=1)
-    cache = tmp_path / "xdg"
-    # 7 row groups: process 0 reads 4 (1,350 ratings), process 1 reads 3 (1,050), so the
-    # shards (and their held-out parts) differ in length and are lined up by trimming
-    convert_release(get_release("32m"), home / "ml-32m", cache / "movierec", row_group=350)
-    out = tmp_path / "run"
-    outputs = _two_processes(home, out, XDG_CACHE_HOME=str(cache))
+def test_two_processes_each_read_only_their_shard_of_a_cached_release(
+        two_process_runs: dict) -> None:
+    outputs, out = two_process_runs["cached"]
     assert outputs[0]["weights_sha256"] == outputs[1]["weights_sha256"]
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["split"] == "random per process shard"
