@@ -56,3 +56,11 @@ def test_reference_row_joins_the_rankers_but_is_never_the_best(monkeypatch, tmp_
     best = best_ranker(rows)
     assert best is not None and best.name != PAPER_EASE_ROW
     assert not (tmp_path / "ref" / PAPER_EASE_ROW).exists()
+
+
+def test_models_limits_the_rankers_trained(tmp_path):
+    dataset = _dataset()
+    data = EncodedSplit.random(dataset, 0.2, seed=3)
+    rows, skipped = compare_rankers(dataset, data, out=tmp_path, verbose=0, models=("ease",))
+    assert [row.name for row in rows] == ["ease"] and not skipped
+    assert [p.name for p in tmp_path.iterdir()] == ["ease"]

@@ -126,6 +126,7 @@ def compare_rankers(
     on_row: Any = None,
     max_epochs: int | None = None,
     reference: bool = False,
+    models: Sequence[str] | None = None,
 ) -> tuple[list[ComparisonRow], dict[str, str]]:
     """Every ranking model (registry group ``"ranking"``) trained on ``data`` with
     ``preset``'s settings for the dataset, beside the rows of ``others`` that rank (e.g.
@@ -136,6 +137,7 @@ def compare_rankers(
     dataset has a validated lam) joins as the row :data:`PAPER_EASE_ROW`, not saved and never
     the best ranker: the figure the ranking models must beat.
 
+    ``models`` limits the ranking models trained to those named (default: all of them).
     A ranking model that cannot train here (a preset or the model refusing the dataset, e.g.
     ease on a catalogue too large for its dense matrices) is left out, with its reason.
 
@@ -146,6 +148,8 @@ def compare_rankers(
     configs, skipped = {}, {}
     base = TrainConfig()
     for name in model_names(group="ranking"):
+        if models is not None and name not in models:
+            continue
         try:
             config = resolve_preset(preset, dataset.name, model=name, base=base,
                                     n_ratings=dataset.n_ratings)
@@ -163,7 +167,7 @@ def compare_rankers(
             skipped[name] = str(error)
     paper = paper_ease(dataset.name) if reference else None
     if paper is not None:
-        row = _fit_keras(PAPER_EASE_ROW, dataset, data, paper, None, verbose)
+        row = _fit_keras(PAPER_EASE_ROW, dataset, data, paper, None, verbose, validate=False)
         rows.append(row)
         if on_row is not None:
             on_row(row)
@@ -182,8 +186,11 @@ def best_ranker(rows: list[ComparisonRow]) -> ComparisonRow | None:
 
 
 def _fit_keras(name: str, dataset: Dataset, data: EncodedSplit, base_config: TrainConfig,
-               out: Path | None, verbose: int | None) -> ComparisonRow:
-    result = data.fit(base_config, verbose=verbose)
+               out: Path | None, verbose: int | None, *, validate: bool = True
+               ) -> ComparisonRow:
+    """Train and score one model (``validate``: as :meth:`EncodedSplit.fit`'s; the row's
+    figures are the ranking report's either way)."""
+    result = data.fit(base_config, verbose=verbose, validate=validate)
     run_dir = save_run(out / name, result, data, dataset) if out is not None else None
     m = result.train_metrics
     ranking = {}

@@ -171,11 +171,16 @@ class Run:
 
 
 def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset: Dataset, *,
-             source: dict[str, Any] | None = None) -> Path:
+             source: dict[str, Any] | None = None, keep_optimizer: bool = False) -> Path:
     """Write a complete run directory atomically and return its path.
 
     Every run gets a new ``run_id``; ``source`` (JSON-ready) records where its ratings came
     from (``movierec retrain``: the store, its sequence number, the ratings added).
+
+    An autoencoder's (``mult-dae``, ``mult-vae``) optimizer state, Adam's two moments of
+    every weight, is left out of ``model.keras`` unless ``keep_optimizer`` (to resume
+    training from it): serving needs the weights alone, and the moments doubled such a
+    run's size. Other models are saved as trained.
 
     Raises:
         WriteError: the disk is full, a file-size limit is reached, or the folder cannot
@@ -204,7 +209,7 @@ def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset:
         write_json(tmp / "encoders.json", data.encoders.to_json())
         write_json(tmp / "history.json", result.history)
         write_json(tmp / "metrics.json", result.metrics)
-        result.model.save(tmp / MODEL_FILE)
+        _saved_model(result.model, keep_optimizer).save(tmp / MODEL_FILE)
         data.split.train.to_parquet(tmp / "train.parquet", index=False)
         if len(data.split.test):
             data.split.test.to_parquet(tmp / "test.parquet", index=False)
@@ -213,6 +218,19 @@ def save_run(path: str | Path, result: TrainResult, data: EncodedSplit, dataset:
             plot_loss_curves(result.history, tmp / "loss.png",
                              title=f"{result.config.model} on {dataset.name}")
     return path
+
+
+def _saved_model(model: keras.Model, keep_optimizer: bool) -> keras.Model:
+    """``model``, or for an autoencoder (unless ``keep_optimizer``) an uncompiled copy of
+    its weights: what serving needs, without the optimizer's state."""
+    spec = getattr(model, "spec", None)
+    if keep_optimizer or spec is None or spec.trainer != "autoencoder" \
+            or getattr(model, "optimizer", None) is None:
+        return model
+    copy = type(model).from_config(model.get_config())
+    copy.build((None, 2))
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def load_run(path: str | Path) -> Run:
@@ -362,14 +380,15 @@ def total_ratings(dataset: Dataset, encoded: EncodedSplit | None) -> int:
 def train_and_save(config: TrainConfig, dataset: Dataset, out: str | Path, *,
                    encoded: EncodedSplit | None = None, test_size: float = 0.1,
                    split_seed: int = 42, data_dir: str | Path | None = None,
-                   verbose: int | None = None) -> tuple[TrainResult, Path | None]:
+                   verbose: int | None = None, keep_optimizer: bool = False
+                   ) -> tuple[TrainResult, Path | None]:
     """Train ``config`` on ``dataset``'s random split and save the run to ``out``.
 
     In a multi-process job every process calls this with the same arguments: each trains
     on its own shard (``encoded`` from :func:`process_shard` on a cached release, else
     every N-th training rating), the processes end with the same weights, and process 0
     alone writes the run, which holds every shard's ratings. Returns the result and the
-    run directory (None on the other processes).
+    run directory (None on the other processes). ``keep_optimizer``: as :func:`save_run`.
     """
     sharded = encoded is not None and encoded.split.name == shards.SHARDED_SPLIT
     if encoded is None:
@@ -382,4 +401,4 @@ def train_and_save(config: TrainConfig, dataset: Dataset, out: str | Path, *,
         dataset, encoded = shards.whole_split(dataset.name, data_dir, test_size=test_size,
                                               split_seed=split_seed,
                                               count=distribute.process_count())
-    return result, save_run(out, result, encoded, dataset)
+    return result, save_run(out, result, encoded, dataset, keep_optimizer=keep_optimizer)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 import movierec.comparison as comparison_module
 from movierec.cli import app, main
+from movierec.cli.commands_train import DEMO_RANKERS
 from movierec.comparison import PAPER_EASE_ROW
 from movierec.errors import MovierecError
 from movierec.models import model_names
@@ -33,6 +34,15 @@ def test_train_writes_a_run_and_reports_metrics(ratings_file: Path, tmp_path: Pa
     assert "validation RMSE" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2
+    # The first epoch's compilation and the steady speed after it, apart, as printed.
+    history = json.loads((out / "history.json").read_text())
+    steady = history[1]["fit_seconds"]
+    assert metrics["steady_ratings_per_second"] == pytest.approx(metrics["n_train"] / steady)
+    assert metrics["compile_seconds"] == pytest.approx(history[0]["fit_seconds"] - steady)
+    assert metrics["steady_ratings_per_second"] > metrics["ratings_per_second"]
+    printed = " ".join(result.output.split())
+    assert f"compile {metrics['compile_seconds']:.2f} s" in printed
+    assert f"then {metrics['steady_ratings_per_second']:,.0f} ratings/s" in printed
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["split_seed"] == 42 and config["data"]["test_size"] == 0.1
 
@@ -112,8 +122,15 @@ def test_demo_runs_the_whole_tutorial(real_data_dir: Path, tmp_path: Path) -> No
                      "relative score"):
         assert expected in result.output
     step4 = result.output.split("4. Beyond the tutorial")[1]
-    for name in ("popularity", "dot-bias", PAPER_EASE_ROW, *model_names(group="ranking")):
+    for name in ("popularity", "dot-bias", PAPER_EASE_ROW, *DEMO_RANKERS):
         assert name in step4
+    # each ranker printed as it finishes; the slow autoencoders only with --all-rankers
+    assert all(f"  {name}: NDCG@10" in step4 for name in (*DEMO_RANKERS, PAPER_EASE_ROW))
+    assert "mult-dae, mult-vae: with --all-rankers" in " ".join(step4.split())
+    assert "mult-dae" not in step4.split("Top-10 ranking")[1]
+    kept = sorted(p.name for p in (tmp_path / "demo" / "ranking").iterdir())
+    assert kept == sorted(DEMO_RANKERS)  # the paper's EASE is scored, not saved
+    assert f"{tmp_path / 'demo'}/ranking/<model>" in " ".join(result.output.split())
     # best NDCG@10 first: the rank preset's ease above the paper's EASE, above popularity
     rows = [line.split("│")[1].strip() for line in step4.splitlines()
             if line.startswith("│") and "│" in line[1:]]

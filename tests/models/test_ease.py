@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
+
 import keras
 import numpy as np
 import pytest
+from scipy.sparse import issparse
 
 from movierec.errors import MovierecError
 from movierec.models import build_model, model_class, model_spec
-from movierec.models.ease import MAX_ITEMS, EASEModel, ease_weights, lowpass_weights
+from movierec.models.ease import (
+    MAX_ITEMS,
+    EASEModel,
+    ease_blocks,
+    ease_weights,
+    lowpass_weights,
+    prune_columns,
+)
 from movierec.recommend.scoring import NumpyScorer, ScoringWeights
 from movierec.training import TrainConfig
 from movierec.training.core import fit
@@ -321,3 +332,113 @@ def test_train_config_loads_old_runs_and_keeps_ease_settings():
     assert TrainConfig.from_dict(config.to_dict()) == config
     with pytest.raises(MovierecError, match="lam"):
         TrainConfig(model="ease", lam=0.0)
+
+
+# -- B pruned to its top k per column ----------------------------------------------------------
+
+
+def test_prune_columns_keeps_each_columns_largest_magnitudes_in_row_order():
+    rng = np.random.default_rng(5)
+    weights = rng.normal(size=(50, 23)).astype(np.float32)
+    values, rows = prune_columns(weights, 7, block=4)  # blocks that do not divide 23
+    assert values.shape == rows.shape == (7, 23) and rows.dtype == np.int32
+    for column in range(23):
+        expected = np.sort(np.argsort(-np.abs(weights[:, column]))[:7])
+        np.testing.assert_array_equal(rows[:, column], expected)
+        np.testing.assert_array_equal(values[:, column], weights[expected, column])
+    with pytest.raises(MovierecError, match="k must be in"):
+        prune_columns(weights, 51)
+
+
+def test_pruned_model_scores_its_kept_weights_everywhere(tmp_path):
+    dense, pairs, _ = _fitted()
+    model, _, _ = _fitted(weights_per_column=6)
+    assert model.pruned and not dense.pruned
+    b = keras.ops.convert_to_numpy(dense.item_weights)
+    values, rows = prune_columns(b, 6)
+    kept = np.zeros_like(b)  # kept as float16, as W is: half the bytes
+    np.put_along_axis(kept, rows, values.astype(np.float16).astype(np.float32), axis=0)
+    assert model.item_weights.dtype == model.user_items.dtype == "float16"
+    assert model.item_rows.dtype == "int16"
+    w = keras.ops.convert_to_numpy(model.user_items).astype(np.float32)
+    np.testing.assert_allclose(w, keras.ops.convert_to_numpy(dense.user_items), atol=1e-3)
+    every = np.array([(u, i) for u in range(40) for i in range(30)], dtype=np.int32)
+    expected = (w @ kept).reshape(40, 30)
+    assert np.abs(expected - (w @ b).reshape(40, 30)).max() > 1e-3  # pruning changed scores
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(every))[:, 0].reshape(40, 30),
+                               expected, atol=1e-5)
+    weights = ScoringWeights.from_model(model)
+    assert issparse(weights.movie_vectors) and weights.movie_vectors.nnz == 6 * 30
+    scorer = NumpyScorer(weights)
+    np.testing.assert_allclose(scorer.rows_of_users(np.arange(40)), expected, atol=1e-5)
+    np.testing.assert_allclose(scorer.pairs_of_users(every[:, 0], every[:, 1]),
+                               expected.reshape(-1), atol=1e-5)
+    new_user = model.fold_in(np.array([0, 2, 4]), np.array([5.0, 4.0, 1.0]))
+    np.testing.assert_allclose(scorer.raw_rows(new_user[None, :], np.zeros(1, np.float32))[0],
+                               new_user @ kept, atol=1e-5)
+    model.save(tmp_path / "pruned.keras")
+    again = keras.saving.load_model(tmp_path / "pruned.keras", safe_mode=True)
+    assert again.pruned and again.get_config()["weights_per_column"] == 6
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(pairs)),
+                                  keras.ops.convert_to_numpy(model(pairs)))
+    # The closed-form trainer ranks the pruned model too.
+    assert model.count_params() < dense.count_params()
+
+
+def test_weights_per_column_as_large_as_b_keeps_it_dense():
+    model, _, _ = _fitted(weights_per_column=30)
+    assert not model.pruned
+    assert keras.ops.convert_to_numpy(model.item_weights).shape == (30, 30)
+    with pytest.raises(ValueError, match="weights_per_column"):
+        model_class("ease")(5, 5, weights_per_column=-1)
+
+
+def test_dense_runs_of_the_previous_release_still_load_and_score(tmp_path):
+    """A model.keras written before pruning existed: no weights_per_column in its config
+    and a dense item_weights. It loads dense and scores as saved."""
+    model, pairs, _ = _fitted()
+    path = tmp_path / "old.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(files["config.json"])
+    del config["config"]["weights_per_column"]
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    again = keras.saving.load_model(path, safe_mode=True)
+    assert not again.pruned and again.weights_per_column == 0
+    assert not issparse(ScoringWeights.from_model(again).movie_vectors)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(pairs)),
+                                  keras.ops.convert_to_numpy(model(pairs)))
+    # and its config.json's train section, without the field, reads as dense
+    assert TrainConfig.from_dict({"model": "ease"}).weights_per_column == 0
+
+
+def test_closed_form_trainer_prunes_as_configured():
+    pairs, ratings = _blocks()
+    held = np.random.default_rng(3).random(len(pairs)) < 0.2
+    result = fit(TrainConfig(model="ease", lam=20.0, weights_per_column=8), pairs[~held],
+                 ratings[~held], pairs[held], ratings[held], n_users=40, n_movies=30,
+                 rating_range=RANGE)
+    assert result.model.pruned and result.model.weights_per_column == 8
+    assert result.metrics["parameters"] == 40 * 30 + 2 * 8 * 30
+    assert result.metrics["val_ndcg_at_10"] > 0.5
+    with pytest.raises(MovierecError, match="weights-per-column"):
+        TrainConfig(model="ease", weights_per_column=-1)
+
+
+@pytest.mark.parametrize("shape", [(40, 30), (20, 30)])  # Woodbury path and direct path
+def test_blocks_of_columns_are_the_whole_solve(shape):
+    """ease_blocks (what a pruned fit uses: no movies x movies matrix) gives ease_weights'
+    B, low-pass term, side rows and popularity scaling included, in any block size."""
+    rng = np.random.default_rng(2)
+    w = (rng.random(shape) < 0.3) * rng.choice([1.0, 0.3], size=shape)
+    side = rng.random((6, shape[1])) < 0.2
+    popularity = np.count_nonzero(w, axis=0).astype(float)
+    options = {"lowpass_weight": 0.4, "lowpass_factors": 4, "side_rows": side}
+    whole = ease_weights(w, 7.0, popularity, 0.2, **options)
+    parts = list(ease_blocks(w, 7.0, popularity, 0.2, columns=23, block=7, **options))
+    assert [(p.start, p.stop) for p, _ in parts] == [(0, 7), (7, 14), (14, 21), (21, 23)]
+    np.testing.assert_allclose(np.hstack([b for _, b in parts]), whole[:, :23], atol=1e-6)

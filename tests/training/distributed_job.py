@@ -6,7 +6,10 @@ JAX fixes its device list when it starts, so the tests launch this script with
 
     python distributed_job.py devices RATINGS OUT KIND [PRESET]  # train with
                                       # --distribution KIND (and --preset), load, recommend
-    python distributed_job.py process RATINGS OUT COORDINATOR N I   # one process of a job
+    python distributed_job.py batch JSON   # ``devices`` for each [RATINGS, OUT, KIND, PRESET]
+                                      # of the JSON list, in one process (one JAX start)
+    python distributed_job.py process RATINGS OUT COORDINATOR N I [RATINGS OUT ...]
+                                      # one process of a job, one training or more
 """
 
 from __future__ import annotations
@@ -60,7 +63,10 @@ def saved_run(out: str) -> dict:
             "recommendations": movies.tolist(), "scores": scores.tolist()}
 
 
-def process(ratings: str, out: str, coordinator: str, count: str, index: str) -> dict:
+def process(ratings: str, out: str, coordinator: str, count: str, index: str,
+            *further: str) -> list[dict]:
+    """One process of a job, training on ``ratings`` to ``out``, then on each further
+    ``RATINGS OUT`` pair in the same job; one report per training."""
     import jax
     import numpy as np
 
@@ -81,12 +87,23 @@ def process(ratings: str, out: str, coordinator: str, count: str, index: str) ->
     core.EncodedSplit.fit = fit_and_digest  # type: ignore[method-assign]
     _train(*common_options(ratings), "--out", out, "--coordinator", coordinator,
            "--num-processes", count, "--process-id", index)
-    return {"process": jax.process_index(), "processes": jax.process_count(),
-            "devices": jax.device_count(), "local_devices": jax.local_device_count(),
-            "weights_sha256": digests[0]}
+    reports = [{"process": jax.process_index(), "processes": jax.process_count(),
+                "devices": jax.device_count(), "local_devices": jax.local_device_count(),
+                "weights_sha256": digests[0]}]
+    for more, more_out in zip(further[::2], further[1::2], strict=True):
+        # the job is joined once; the next trainings run in it (as data parallel)
+        _train(*common_options(more), "--out", more_out, "--distribution", "data")
+        reports.append({**reports[0], "weights_sha256": digests[-1]})
+    return reports
 
 
 if __name__ == "__main__":
     command, *rest = sys.argv[1:]
-    report = devices(*rest) if command == "devices" else process(*rest)
-    print("REPORT " + json.dumps(report, default=str), flush=True)
+    if command == "batch":  # one line per job, in order: each run is scoped on its own
+        for job in json.loads(rest[0]):
+            print("REPORT " + json.dumps(devices(*job), default=str), flush=True)
+    elif command == "devices":
+        print("REPORT " + json.dumps(devices(*rest), default=str), flush=True)
+    else:
+        for report in process(*rest):
+            print("REPORT " + json.dumps(report, default=str), flush=True)

@@ -51,11 +51,6 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _report(output: str) -> dict:
-    line = next(line for line in output.splitlines() if line.startswith("REPORT "))
-    return json.loads(line.removeprefix("REPORT "))
-
-
 @pytest.fixture(scope="module")
 def single_device(ratings_file: Path):
     """The baselines, trained here (this process has one CPU device) with the same options:
@@ -78,17 +73,39 @@ def single_device(ratings_file: Path):
     return baseline
 
 
+DEVICE_JOBS = [("data", ""), ("model", ""), ("model", "fast")]
+
+
+@pytest.fixture(scope="module")
+def device_runs(ratings_file: Path) -> dict:
+    """Every 4-device training the tests below check, run in one fresh process (JAX fixes
+    its devices when it starts; one start instead of four): ``(kind, preset)`` -> its
+    report and run folder, and ``"uneven"``: 81 users and 42 movies, model parallel, fast."""
+    folder = ratings_file.parent
+    odd = folder / "odd.csv"
+    synthetic_ratings(n_users=81, n_movies=42, per_user=15).rename(
+        columns={"user_id": "user", "movie_id": "item"}).to_csv(odd, index=False)
+    keys: list = [*DEVICE_JOBS, "uneven"]
+    jobs = [[str(ratings_file), str(folder / f"{kind}-{preset or 'plain'}"), kind, preset]
+            for kind, preset in DEVICE_JOBS]
+    jobs.append([str(odd), str(folder / "uneven"), "model", "fast"])
+    done = subprocess.run([sys.executable, str(JOB), "batch", json.dumps(jobs)], env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(line.removeprefix("REPORT ")) for line in done.stdout.splitlines()
+               if line.startswith("REPORT ")]
+    assert len(reports) == len(jobs)
+    return {key: (report, Path(job[1]))
+            for key, report, job in zip(keys, reports, jobs, strict=True)}
+
+
 @jax_only
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "preset"), [("data", ""), ("model", ""), ("model", "fast")])
+@pytest.mark.parametrize(("kind", "preset"), DEVICE_JOBS)
 def test_distributed_run_matches_one_device_and_saves_an_ordinary_run(
-        kind: str, preset: str, ratings_file: Path, single_device, tmp_path: Path) -> None:
+        kind: str, preset: str, single_device, device_runs: dict) -> None:
     """Adam, and the fast path's sparse row-wise Adagrad step over row-sharded tables."""
-    done = subprocess.run([sys.executable, str(JOB), "devices", str(ratings_file),
-                           str(tmp_path / kind), kind, preset], env=_env(),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    run = _report(done.stdout)
+    run, folder = device_runs[(kind, preset)]
     single = single_device(preset)
     assert run["devices"] == 4
     assert run["metrics"]["distribution"] == kind and run["metrics"]["devices"] == 4
@@ -97,24 +114,18 @@ def test_distributed_run_matches_one_device_and_saves_an_ordinary_run(
     assert run["user_rows"] == run["n_users"] == 80
     assert run["recommendations"] == single["recommendations"]
     np.testing.assert_allclose(run["scores"], single["scores"], atol=1e-3)
-    optimizer = json.loads((tmp_path / kind / "config.json").read_text())["train"]["optimizer"]
+    optimizer = json.loads((folder / "config.json").read_text())["train"]["optimizer"]
     assert optimizer == ("sparse-adagrad" if preset == "fast" else "adam")
 
 
 @jax_only
 @pytest.mark.slow
-def test_model_parallel_pads_uneven_tables_and_saves_exact_rows(tmp_path: Path) -> None:
+def test_model_parallel_pads_uneven_tables_and_saves_exact_rows(device_runs: dict) -> None:
     """81 users and 42 movies do not divide over 4 devices: the sharded tables get padding
     rows while training (so their initial draw differs from one device's: no RMSE
     comparison), and the saved model has exactly the encoders' rows."""
-    ratings = tmp_path / "odd.csv"
-    synthetic_ratings(n_users=81, n_movies=42, per_user=15).rename(
-        columns={"user_id": "user", "movie_id": "item"}).to_csv(ratings, index=False)
-    done = subprocess.run([sys.executable, str(JOB), "devices", str(ratings),
-                           str(tmp_path / "run"), "model", "fast"], env=_env(),
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-3000:]
-    run = _report(done.stdout)
+    run, _ = device_runs["uneven"]
+    assert run["devices"] == 4
     assert run["user_rows"] == run["n_users"] == 81
     assert np.isfinite(run["rmse"]) and len(run["recommendations"]) == 3
 
@@ -125,29 +136,56 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _two_processes(data: Path, out: Path, **env_extra: str) -> list[dict]:
+def _two_processes(*trainings: Path, **env_extra: str) -> list[list[dict]]:
+    """Two processes joined in one job, each training ``trainings`` (``data, out`` pairs)
+    in turn: one report per process per training."""
     coordinator = f"127.0.0.1:{_free_port()}"
     env = _env(XLA_FLAGS="--xla_force_host_platform_device_count=2", **env_extra)
-    jobs = [subprocess.Popen([sys.executable, str(JOB), "process", str(data), str(out),
-                              coordinator, "2", str(index)], env=env, text=True,
+    first, *further = (str(path) for path in trainings)
+    jobs = [subprocess.Popen([sys.executable, str(JOB), "process", first, further[0],
+                              coordinator, "2", str(index), *further[1:]], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             for index in range(2)]
-    outputs: list[dict] = []
+    outputs: list[list[dict]] = []
     for job in jobs:
         try:
-            stdout, stderr = job.communicate(timeout=120)
+            stdout, stderr = job.communicate(timeout=240)
         finally:
             job.kill()
         assert job.returncode == 0, stderr[-3000:]
-        outputs.append(_report(stdout))
+        outputs.append([json.loads(line.removeprefix("REPORT "))
+                        for line in stdout.splitlines() if line.startswith("REPORT ")])
     return outputs
+
+
+@pytest.fixture(scope="module")
+def two_process_runs(ratings_file: Path) -> dict:
+    """One two-process job (two process starts, not four) that trains the ratings file,
+    then the shards of a cached synthetic 32m release: ``name`` -> (each process's report,
+    the run folder)."""
+    from movierec.data import get_release
+    from movierec.data.cache import convert_release
+    from movierec.synthetic import write_release
+
+    folder = ratings_file.parent
+    home = folder / "data"
+    write_release("32m", home / "ml-32m", 2400, seed=1)
+    cache = folder / "xdg"
+    # 7 row groups: process 0 reads 4 (1,350 ratings), process 1 reads 3 (1,050), so the
+    # shards (and their held-out parts) differ in length and are lined up by trimming
+    convert_release(get_release("32m"), home / "ml-32m", cache / "movierec", row_group=350)
+    runs = {"file": folder / "jobs" / "run", "cached": folder / "jobs-cached" / "run"}
+    outputs = _two_processes(ratings_file, runs["file"], home, runs["cached"],
+                             XDG_CACHE_HOME=str(cache))
+    assert all(len(reports) == 2 for reports in outputs)
+    return {name: ([reports[i] for reports in outputs], runs[name])
+            for i, name in enumerate(runs)}
 
 
 @jax_only
 @pytest.mark.slow
-def test_two_processes_train_one_model_together(ratings_file: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    outputs = _two_processes(ratings_file, out)
+def test_two_processes_train_one_model_together(two_process_runs: dict) -> None:
+    outputs, out = two_process_runs["file"]
     assert [o["process"] for o in outputs] == [0, 1]
     assert all(o["processes"] == 2 and o["devices"] == 4 for o in outputs)
     assert outputs[0]["weights_sha256"] == outputs[1]["weights_sha256"]
@@ -203,19 +241,9 @@ def test_one_device_distribution_trains_in_process() -> None:
 
 @jax_only
 @pytest.mark.slow
-def test_two_processes_each_read_only_their_shard_of_a_cached_release(tmp_path: Path) -> None:
-    from movierec.data import get_release
-    from movierec.data.cache import convert_release
-    from movierec.synthetic import write_release
-
-    home = tmp_path / "data"
-    write_release("32m", home / "ml-32m", 2400, seed=1)
-    cache = tmp_path / "xdg"
-    # 7 row groups: process 0 reads 4 (1,350 ratings), process 1 reads 3 (1,050), so the
-    # shards (and their held-out parts) differ in length and are lined up by trimming
-    convert_release(get_release("32m"), home / "ml-32m", cache / "movierec", row_group=350)
-    out = tmp_path / "run"
-    outputs = _two_processes(home, out, XDG_CACHE_HOME=str(cache))
+def test_two_processes_each_read_only_their_shard_of_a_cached_release(
+        two_process_runs: dict) -> None:
+    outputs, out = two_process_runs["cached"]
     assert outputs[0]["weights_sha256"] == outputs[1]["weights_sha256"]
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["split"] == "random per process shard"

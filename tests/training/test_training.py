@@ -258,3 +258,46 @@ def test_sparse_optimizer_off_jax_is_a_clear_error(encoded: EncodedSplit, monkey
     config = TrainConfig(model="dot-bias", epochs=1, factors=4, optimizer="sparse-adagrad")
     with pytest.raises(MovierecError, match=r"sparse-adagrad optimizer .* needs the JAX backend"):
         encoded.fit(config, verbose=0)
+
+
+def test_an_autoencoders_run_leaves_its_optimizer_out_unless_kept(encoded: EncodedSplit,
+                                                                  tmp_path) -> None:
+    """Serving needs the weights alone: mult-dae's Adam moments (twice its weights) are not
+    saved unless asked, and runs that saved them (as earlier releases did) still load."""
+    dataset = synthetic_dataset()
+    config = TrainConfig(model="mult-dae", factors=8, epochs=2, batch_size=16, seed=0)
+    result = encoded.fit(config, verbose=0)
+    served = load_run(save_run(tmp_path / "served", result, encoded, dataset))
+    kept = load_run(save_run(tmp_path / "kept", result, encoded, dataset, keep_optimizer=True))
+    assert getattr(served.model, "optimizer", None) is None
+    assert len(kept.model.optimizer.variables) > 2 * len(result.model.trainable_weights)
+    size = {name: (tmp_path / name / "model.keras").stat().st_size
+            for name in ("served", "kept")}
+    assert size["served"] < size["kept"]
+    pairs = encoded.test_pairs[:20]
+    for run in (served, kept):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(run.model(pairs)),
+                                      keras.ops.convert_to_numpy(result.model(pairs)))
+    assert result.model.optimizer is not None  # the trained model itself is left as it was
+
+
+def test_steady_speed_sets_the_first_epochs_compilation_apart() -> None:
+    from movierec.training.keras_fit import steady_speed
+
+    # the median of the later epochs: 1.0 s, so the first one's 5.0 s held 4.0 of compiling
+    assert steady_speed([5.0, 1.0, 1.2, 0.9], 1000) == {"compile_seconds": 4.0,
+                                                       "steady_ratings_per_second": 1000.0}
+    assert steady_speed([0.5, 0.6], 100)["compile_seconds"] == 0.0  # never negative
+    assert steady_speed([2.0], 100) == {}  # one epoch cannot tell them apart
+
+
+def test_a_fit_without_validation_ranks_nothing_and_trains_the_same(encoded: EncodedSplit
+                                                                    ) -> None:
+    """What the comparison does for the paper's EASE, which its ranking report scores."""
+    config = TrainConfig(model="ease", lam=5.0)
+    validated, alone = encoded.fit(config, verbose=0), encoded.fit(config, verbose=0,
+                                                                   validate=False)
+    assert "val_ndcg_at_10" in validated.metrics and "val_ndcg_at_10" not in alone.metrics
+    assert alone.metrics["n_validation"] == 0
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(alone.model.item_weights),
+                                  keras.ops.convert_to_numpy(validated.model.item_weights))

@@ -23,6 +23,7 @@ from movierec.data import Dataset
 from movierec.errors import MovierecError
 from movierec.models import MODEL_NAMES, model_names
 from movierec.training import EncodedSplit, TrainConfig, TrainMetrics
+from movierec.training.config import EASE_WEIGHTS_PER_COLUMN
 
 console = wide_console()
 
@@ -34,11 +35,14 @@ PRESET_HELP = ("Start from a named preset's settings for this dataset: fast (lar
                "training), best (most accurate ratings) or rank (a ranking model for top-10 "
                "lists); see movierec.presets. Options given "
                "explicitly still win.")
+DEMO_RANKERS = ("ease", "ials")
+"""The ranking models the demo's step 4 trains by default: a closed form and a few
+sweeps, seconds each (the autoencoders take about a minute more; ``--all-rankers``)."""
 # CLI parameter -> TrainConfig field, for options a preset must not override when given.
 _CONFIG_OPTIONS = ("model", "epochs", "batch_size", "learning_rate", "factors", "l2", "seed",
                    "early_stopping", "lam", "negative_weight", "popularity_exponent",
-                   "lowpass_weight", "lowpass_factors", "side_weight", "user_weight", "reg",
-                   "alpha", "dropout")
+                   "lowpass_weight", "lowpass_factors", "side_weight", "user_weight",
+                   "weights_per_column", "reg", "alpha", "dropout")
 
 
 def _explicit(ctx: typer.Context) -> set[str]:
@@ -101,6 +105,11 @@ def train_command(
     user_weight: float = typer.Option(
         0.0, help="ease: weight of the users' age band, gender and occupation (100k has them) "
         "as extra columns of its input (0: none; --preset rank sets 0.6 on 100k)."),
+    weights_per_column: int = typer.Option(
+        EASE_WEIGHTS_PER_COLUMN, help="ease: keep this many weights of largest magnitude in "
+        "each column of its item-item matrix, stored sparse (0: keep it dense; the default "
+        "was chosen on validation splits: a run a fraction of the dense size, NDCG@10 within "
+        "0.002)."),
     reg: float = typer.Option(50.0, help="ials: L2 penalty of its least-squares solves "
                               "(--epochs counts its sweeps; latest-small's validation "
                               "choice: 50 with --alpha 8 and 8 sweeps)."),
@@ -110,6 +119,10 @@ def train_command(
     out: Path = typer.Option(None, help="Run directory to write (default runs/<model>)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     preset: str = typer.Option(None, "--preset", help=PRESET_HELP),
+    keep_optimizer: bool = typer.Option(
+        False, "--keep-optimizer", help="mult-dae, mult-vae: also save the optimizer's "
+        "state, to resume training from the run (serving does not need it; it doubles the "
+        "run's size)."),
     distribution: str = typer.Option(
         "none", help="none (one device); data (keras.distribution.DataParallel: the model "
         "replicated on every device, each batch split over them); model (ModelParallel: the "
@@ -144,7 +157,8 @@ def train_command(
         factors=factors, l2=l2, seed=seed, early_stopping=early_stopping or None,
         lam=lam, negative_weight=negative_weight, popularity_exponent=popularity_exponent,
         lowpass_weight=lowpass_weight, lowpass_factors=lowpass_factors,
-        side_weight=side_weight, user_weight=user_weight, reg=reg, alpha=alpha, dropout=dropout,
+        side_weight=side_weight, user_weight=user_weight,
+        weights_per_column=weights_per_column, reg=reg, alpha=alpha, dropout=dropout,
         distribution=distribution,
     )
     shard = process_shard(dataset, data_dir, test_size=test_size, split_seed=split_seed) \
@@ -167,7 +181,8 @@ def train_command(
     result, run_dir = train_and_save(config, data, out or Path("runs") / model,
                                      encoded=encoded, test_size=test_size,
                                      split_seed=split_seed, data_dir=data_dir,
-                                     verbose=_verbosity(quiet))
+                                     verbose=_verbosity(quiet),
+                                     keep_optimizer=keep_optimizer)
     if run_dir is None:  # process 0 writes the run; the others hold the same weights
         console.print(f"{model}: process {process_index()} of {process_count()} done; "
                       "process 0 writes the run", highlight=False)
@@ -193,8 +208,18 @@ def _summary(m: TrainMetrics) -> str:
         return f"{scores}; {len(m.member_epochs)} members trained in {m.train_seconds:.1f} s"
     if m.best_epoch is not None and m.best_epoch_rmse is not None:
         scores += f" (best epoch {m.best_epoch}: RMSE {m.best_epoch_rmse:.4f})"
-    return (f"{scores}; {m.seconds_per_epoch or 0.0:.2f} s/epoch, "
-            f"{m.ratings_per_second or 0.0:,.0f} ratings/s")
+    return f"{scores}; {_speed(m)}"
+
+
+def _speed(m: TrainMetrics) -> str:
+    """The first epoch's compile time and the steady speed after it, apart (averaged
+    together, a short run's compilation swamps its speed)."""
+    if m.steady_ratings_per_second is None or m.compile_seconds is None:
+        return (f"{m.seconds_per_epoch or 0.0:.2f} s/epoch, {m.ratings_per_second or 0.0:,.0f} "
+                "ratings/s (one epoch: its compilation included)")
+    return (f"compile {m.compile_seconds:.2f} s (the first epoch's overhead), then "
+            f"{m.steady_ratings_per_second:,.0f} ratings/s ({m.seconds_per_epoch or 0.0:.2f} "
+            "s/epoch with validation)")
 
 
 def compare_command(
@@ -264,6 +289,8 @@ def _progress_line(row) -> str:
     ndcg = row.ranking.get("ndcg@10")
     parts = [f"RMSE {row.rmse:.4f} in {row.train_seconds:.1f} s" if row.rmse is not None
              else None, f"NDCG@10 {ndcg:.4f}" if ndcg is not None else None]
+    if row.rmse is None and ndcg is not None and row.train_seconds:  # a ranker's cost
+        parts[1] = f"NDCG@10 {ndcg:.4f} in {row.train_seconds:.1f} s"
     return f"  {row.name}: " + ", ".join(part for part in parts if part)
 
 
@@ -276,6 +303,10 @@ def demo_command(
         "caps the ranking models' epochs in step 4 (otherwise --preset rank's)."),
     out: Path = typer.Option(Path("runs/demo"), help="Folder for runs and figures."),
     seed: int = typer.Option(42, help="Seed for weights, shuffling and the demo user."),
+    all_rankers: bool = typer.Option(
+        False, "--all-rankers", help="Step 4: also train the autoencoders (mult-dae, "
+        "mult-vae), about a minute more on 2 cores; by default the quick rankers "
+        f"({', '.join(DEMO_RANKERS)})."),
 ) -> None:
     """The whole tutorial in one go on a MovieLens release: explore, compare, recommend;
     then the ranking models (--preset rank) against popularity and the rating models, and
@@ -300,28 +331,44 @@ def demo_command(
     console.rule(f"[bold]3. Top 10 unseen movies for user {user} from the best model, "
                  f"{best.name}")
     print_user_recommendations(Path(best.run_dir), user.item(), k=10)
-    _demo_rankers(data, rows, out / "ranking", user.item(),
-                  max_epochs=epochs if "epochs" in _explicit(ctx) else None)
+    ranker = _demo_rankers(data, rows, out / "ranking", user.item(),
+                           max_epochs=epochs if "epochs" in _explicit(ctx) else None,
+                           models=None if all_rankers else DEMO_RANKERS)
+    console.rule("[bold]Runs kept")
+    console.print(f"Step 2's models: {out}/<model> (recommend with `movierec recommend --run "
+                  f"{out}/{best.name} --user {user}`); step 4's rankers: {out}/ranking/<model>"
+                  + (f" (the best, {ranker}: `movierec serve --run {out}/ranking/{ranker}`)"
+                     if ranker else ""), highlight=False, soft_wrap=True)
 
 
-def _demo_rankers(data: Dataset, rows: list, out: Path, user,
-                  max_epochs: int | None = None) -> None:
-    """The demo's step 4: the ranking models (``--preset rank``) against popularity, the
-    paper's EASE and the rating models of step 2, then the best ranker's top 10 for the
-    same user."""
+def _demo_rankers(data: Dataset, rows: list, out: Path, user, max_epochs: int | None = None,
+                  models: tuple[str, ...] | None = None) -> str | None:
+    """The demo's step 4: the ranking models (``--preset rank``; ``models`` only, when
+    given) against popularity, the paper's EASE (scored, not saved) and the rating models of
+    step 2, each printed as it finishes, then the best ranker's top 10 for the same user.
+    Returns the best ranker's name (None when none can recommend)."""
     from movierec.cli.commands_recommend import print_user_recommendations
     from movierec.comparison import best_ranker, compare_rankers, comparison_tables
 
     console.rule("[bold]4. Beyond the tutorial: models that rank, against popularity, the "
                  "paper's EASE and the rating models")
-    ranked, skipped = compare_rankers(data, EncodedSplit.random(data, 0.1, 42), rows, out=out,
-                                      verbose=0, max_epochs=max_epochs, reference=True)
+    shown = [name for name in model_names(group="ranking")
+             if models is None or name in models]
+    left = [name for name in model_names(group="ranking") if name not in shown]
+    console.print(f"Training {', '.join(shown)} with --preset rank, then scoring the paper's "
+                  "EASE (not saved)" + (f"; {', '.join(left)}: with --all-rankers" if left
+                                        else ""), highlight=False, soft_wrap=True)
+    ranked, skipped = compare_rankers(
+        data, EncodedSplit.random(data, 0.1, 42), rows, out=out, verbose=0,
+        max_epochs=max_epochs, reference=True, models=models,
+        on_row=lambda row: console.print(_progress_line(row), highlight=False))
     for name, reason in skipped.items():
         console.print(f"[yellow]{name} left out:[/] {reason}", highlight=False)
     console.print(comparison_tables(ranked, title=f"on {data.name}")[1])
     best = best_ranker(ranked)
     if best is None or best.run_dir is None:
-        return
+        return None
     console.rule(f"[bold]Top 10 unseen movies for user {user} from the best ranker, "
                  f"{best.name} (NDCG@10 {best.ranking['ndcg@10']:.3f})")
     print_user_recommendations(Path(best.run_dir), user, k=10)
+    return best.name

@@ -477,9 +477,9 @@ def _check_consistent(weights: ScoringWeights | BlendWeights, encoders: Encoders
 def _check_tables(weights: ScoringWeights, encoders: Encoders) -> None:
     for kind, table, encoder in (("user", weights.user_vectors, encoders.users),
                                  ("movie", weights.movie_vectors, encoders.movies)):
-        if len(table) != len(encoder):
+        if table.shape[0] != len(encoder):
             raise MovierecError(
-                f"the model has {len(table)} {kind} rows but the encoders know "
+                f"the model has {table.shape[0]} {kind} rows but the encoders know "
                 f"{len(encoder)} {kind}s; the run is inconsistent, retrain it"
             )
 

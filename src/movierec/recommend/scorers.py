@@ -41,7 +41,7 @@ class FactorScorer:
     def __init__(self, weights: ScoringWeights, rated_users: np.ndarray) -> None:
         self.weights = weights
         self.rating_range = weights.rating_range
-        self.n_users, self.n_movies = len(weights.user_vectors), len(weights.movie_vectors)
+        self.n_users, self.n_movies = len(weights.user_vectors), weights.n_movies
         self._forward = NumpyScorer(weights)
         self._prior = UserPrior.of_users(weights, rated_users)
         self._movie_unit: np.ndarray | None = None

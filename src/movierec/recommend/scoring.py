@@ -43,9 +43,11 @@ from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
+from scipy.sparse import csr_matrix, issparse
 
 from movierec.errors import MovierecError
 from movierec.models import EmbeddingModel
+from movierec.models.ease import sparse_scores
 from movierec.models.embedding import value_of
 from movierec.models.fold_in import FoldIn
 
@@ -59,7 +61,8 @@ class ScoringWeights:
     """A model's weights as float32 numpy arrays, and how they become a rating.
 
     Attributes:
-        user_vectors, movie_vectors: ``(n_users, F)`` and ``(n_movies, F)`` factor tables.
+        user_vectors, movie_vectors: ``(n_users, F)`` and ``(n_movies, F)`` factor tables;
+            ``movie_vectors`` may be a scipy CSR matrix (a pruned ``ease``'s ``B^T``).
         rating_range: ``(min, max)``; ratings are clipped to it.
         link: ``"linear"`` (rating = score) or ``"sigmoid"``
             (rating = min + (max - min) * sigmoid(score)).
@@ -95,6 +98,15 @@ class ScoringWeights:
     def factors(self) -> int:
         return int(self.movie_vectors.shape[1])
 
+    @property
+    def n_movies(self) -> int:
+        return int(self.movie_vectors.shape[0])
+
+    @property
+    def sparse_movies(self) -> bool:
+        """Whether ``movie_vectors`` is a scipy sparse matrix (a pruned ``ease``)."""
+        return issparse(self.movie_vectors)
+
     def mlp_layers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(hidden_kernel, hidden_bias, output_kernel)`` of an mlp.
 
@@ -109,7 +121,12 @@ class ScoringWeights:
     def movie_scale(self) -> float:
         """``mean |m|^2 / F``: the mean squared movie vector length per factor (computed once;
         the unit of the cold-start ridge penalty)."""
-        squared_norms = np.sum(self.movie_vectors.astype(np.float64) ** 2, axis=1)
+        vectors = self.movie_vectors
+        if issparse(vectors):
+            squared_norms = np.asarray(csr_matrix(vectors, dtype=np.float64).power(2).sum(axis=1))
+        else:
+            squared_norms = np.sum(np.asarray(vectors, np.float64) ** 2, axis=1)
+        squared_norms = squared_norms.reshape(-1)
         return float(np.mean(squared_norms)) / self.factors
 
     def user_bias_of(self, users: np.ndarray) -> np.ndarray:
@@ -247,6 +264,9 @@ class NumpyScorer:
             self.user_kernel = hidden_kernel[:factors]                   # W_u (F, H)
             movie_part = weights.movie_vectors @ hidden_kernel[factors:]  # m W_m
             self.movie_hidden_t = np.ascontiguousarray(movie_part.T, dtype=np.float32)
+        elif weights.sparse_movies:  # B itself (rows: the user's columns), kept sparse
+            self.movie_t = csr_matrix(weights.movie_vectors.T, dtype=np.float32)
+            self.movie_bias = _bias_or_zeros(weights.movie_bias, weights.n_movies)
         else:
             self.movie_aug_t = _augmented_movies(weights)
 
@@ -274,7 +294,11 @@ class NumpyScorer:
             hidden = np.maximum(
                 user_vectors @ self.user_kernel + w.hidden_bias + self.movie_hidden(movies), 0.0)
             return hidden @ w.output_kernel + np.float32(w.output_bias)
-        raw = np.einsum("ij,ij->i", user_vectors, w.movie_vectors[movies])
+        if w.sparse_movies:
+            picked = w.movie_vectors[np.asarray(movies)].multiply(user_vectors)
+            raw = np.asarray(picked.sum(axis=1), np.float32).reshape(-1)
+        else:
+            raw = np.einsum("ij,ij->i", user_vectors, w.movie_vectors[movies])
         if w.movie_bias is not None:
             raw = raw + user_bias + w.movie_bias[movies]
         return raw.astype(np.float32, copy=False)
@@ -288,6 +312,8 @@ class NumpyScorer:
         """
         if self.weights.is_mlp:
             return self._mlp_rows(user_vectors)
+        if self.weights.sparse_movies:
+            return self._sparse_movie_rows(user_vectors, user_bias)
         if _mostly_zeros(user_vectors):
             return self._sparse_rows(user_vectors, user_bias)
         aug = np.empty((len(user_vectors), self.weights.factors + 2), dtype=np.float32)
@@ -305,6 +331,15 @@ class NumpyScorer:
                          @ self.movie_aug_t[:factors], dtype=np.float32)
         out += np.asarray(user_bias, np.float32).reshape(-1, 1) * self.movie_aug_t[factors]
         out += self.movie_aug_t[factors + 1]
+        return out
+
+    def _sparse_movie_rows(self, user_vectors: np.ndarray, user_bias: np.ndarray
+                           ) -> np.ndarray:
+        """:meth:`raw_rows` of sparse movie vectors: the user rows (sparse too) times
+        ``B``, then the biases."""
+        out = sparse_scores(user_vectors, self.movie_t)
+        out += np.asarray(user_bias, np.float32).reshape(-1, 1)
+        out += self.movie_bias[None, :]
         return out
 
     def _mlp_rows(self, user_vectors: np.ndarray) -> np.ndarray:
@@ -353,9 +388,13 @@ def _augmented_movies(w: ScoringWeights) -> np.ndarray:
     With users as ``[u, b_u, 1]``, ``u . m + b_u + b_m`` is one matrix product.
     """
     n_movies = len(w.movie_vectors)
-    movie_bias = w.movie_bias if w.movie_bias is not None else np.zeros(n_movies, np.float32)
+    movie_bias = _bias_or_zeros(w.movie_bias, n_movies)
     aug = np.empty((n_movies, w.factors + 2), dtype=np.float32)
     aug[:, :-2] = w.movie_vectors
     aug[:, -2] = 1.0
     aug[:, -1] = movie_bias
     return np.ascontiguousarray(aug.T)
+
+
+def _bias_or_zeros(bias: np.ndarray | None, n: int) -> np.ndarray:
+    return np.asarray(bias, np.float32) if bias is not None else np.zeros(n, np.float32)

@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.sparse import csr_matrix, issparse
 
 from movierec.measure import measure
 from movierec.metrics import ItemSets, ranking_metrics
 from movierec.models import model_class
+from movierec.models.ease import sparse_scores
 from movierec.topk import top_k
 from movierec.training.config import TrainConfig, TrainResult
 
@@ -45,6 +47,7 @@ def fit_closed_form(
         positive=config.positive, popularity_exponent=config.popularity_exponent,
         lowpass_weight=config.lowpass_weight, lowpass_factors=config.lowpass_factors,
         side_weight=config.side_weight, user_weight=config.user_weight,
+        weights_per_column=config.weights_per_column,
     )
     with measure() as cost:  # builds the model: its shapes follow the user features given
         model.fit_closed_form(train_pairs, train_ratings, movie_features, user_features)
@@ -86,10 +89,13 @@ def validation_ranking(model, train_pairs: np.ndarray, val_pairs: np.ndarray,
     seen = ItemSets.from_pairs(train_pairs[:, 0], train_pairs[:, 1], n_users)
     users = np.flatnonzero(relevant.sizes())
     tables = model.scoring_tables()
+    movies = tables["movie_vectors"]  # a pruned ease's is sparse
+    movies_t = csr_matrix(movies.T) if issparse(movies) else movies.T
     recalls, ndcgs = [], []
     for start in range(0, len(users), 256):  # bounded (256, n_movies) score blocks
         batch = users[start:start + 256]
-        scores = tables["user_vectors"][batch] @ tables["movie_vectors"].T
+        rows = tables["user_vectors"][batch]
+        scores = sparse_scores(rows, movies_t) if issparse(movies_t) else rows @ movies_t
         if tables.get("movie_bias") is not None:
             scores += tables["movie_bias"][None, :]
         top, _ = top_k(scores, K, exclude=seen.take(batch))

@@ -20,6 +20,9 @@ __all__ = ["DISTRIBUTIONS", "OPTIMIZERS", "TrainConfig", "TrainMetrics", "TrainR
 OPTIMIZERS = ("adam", "sparse-adagrad")
 DISTRIBUTIONS = ("none", "data", "model")
 """``TrainConfig.distribution``: one device, data parallel, or tables sharded by rows."""
+EASE_WEIGHTS_PER_COLUMN = 1024
+"""``TrainConfig.weights_per_column``'s default: the ``k`` chosen on validation splits of
+latest-small and 100k (``python -m benchmarks.ease_prune``)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class TrainConfig:
     user_weight: float = 0.0
     """``ease``: weight of the users' age band, gender and occupation as extra columns of its
     input, where the dataset has them (ML-100K; 0: none; see movierec.data.features)."""
+    weights_per_column: int = EASE_WEIGHTS_PER_COLUMN
+    """``ease``: keep this many weights of largest magnitude in each column of its item-item
+    matrix, stored sparse (0: keep it dense; see movierec.models.ease)."""
     reg: float = 50.0
     """``ials``: the L2 penalty of its least-squares solves (``epochs`` counts its sweeps;
     50 with ``alpha`` 8 is latest-small's validation choice)."""
@@ -103,6 +109,8 @@ class TrainConfig:
             raise MovierecError("side-weight must not be negative")
         if self.user_weight < 0:
             raise MovierecError("user-weight must not be negative")
+        if self.weights_per_column < 0:
+            raise MovierecError("weights-per-column must not be negative")
         if self.reg <= 0:
             raise MovierecError("reg must be positive")
         if self.alpha < 0:
@@ -119,7 +127,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        values = {key: value for key, value in data.items() if key in known}
+        values.setdefault("weights_per_column", 0)  # saved before pruning: B was dense
+        return cls(**values)
 
 
 @dataclass
@@ -170,6 +180,12 @@ class TrainMetrics:
     epochs_run: int | None = None
     seconds_per_epoch: float | None = None
     ratings_per_second: float | None = None
+    """Training ratings per second over every epoch, the first's compilation included."""
+    compile_seconds: float | None = None
+    """The first epoch's overhead over the later ones' (compiling the steps); None with a
+    single epoch, and in runs saved before it was recorded."""
+    steady_ratings_per_second: float | None = None
+    """Training ratings per second of the epochs after the first (median)."""
     eval_batch_size: int | None = None
     validation: bool = True
     """False for a run trained on every rating (``--test-size 0``): no validation figures."""

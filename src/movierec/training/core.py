@@ -130,8 +130,10 @@ class EncodedSplit:
         return cls.from_dataset(dataset, split, split_seed=seed, test_size=test_size)
 
     def fit(self, config: TrainConfig, verbose: int | None = None, *,
-            shard: bool = False) -> TrainResult:
-        """Train ``config`` on this split's training part, validating on its test part.
+            shard: bool = False, validate: bool = True) -> TrainResult:
+        """Train ``config`` on this split's training part, validating on its test part
+        (not with ``validate`` False: for a model scored once afterwards, whose training
+        would otherwise rank the same part for the same figure).
 
         With ``shard`` (a multi-process job) this process trains on its own shard of the
         training part (:func:`movierec.training.distribute.process_shard`).
@@ -140,8 +142,9 @@ class EncodedSplit:
         if shard:
             rows = process_shard(len(pairs))
             pairs, ratings = pairs[rows], ratings[rows]
+        held = slice(None) if validate else slice(0, 0)
         return fit(
-            config, pairs, ratings, self.test_pairs, self.test_ratings,
+            config, pairs, ratings, self.test_pairs[held], self.test_ratings[held],
             n_users=len(self.encoders.users), n_movies=len(self.encoders.movies),
             rating_range=self.rating_range, verbose=verbose,
             movie_features=self.movie_features() if config.side_weight else None,

@@ -65,6 +65,18 @@ class _RatingMetrics(keras.callbacks.Callback):
             logs["fit_seconds"] = self._trained or seconds  # without the validation passes
 
 
+def steady_speed(fit_seconds: list[float], n_train: int) -> dict[str, float]:
+    """``compile_seconds`` (the first epoch's overhead over the later ones': JAX compiling
+    the steps) and ``steady_ratings_per_second`` (training ratings per second of the
+    epochs after the first, median) from each epoch's training seconds; empty with one
+    epoch, which cannot tell the two apart."""
+    if len(fit_seconds) < 2:
+        return {}
+    steady = float(np.median(fit_seconds[1:]))
+    return {"compile_seconds": max(float(fit_seconds[0]) - steady, 0.0),
+            "steady_ratings_per_second": n_train / steady}
+
+
 def fit_keras(
     config: TrainConfig,
     train_pairs: np.ndarray,
@@ -195,6 +207,7 @@ def fit_keras(
         "seconds_per_epoch": float(np.mean([row["seconds"] for row in history])),
         "ratings_per_second": len(train_pairs) / float(np.mean([r["fit_seconds"]
                                                                 for r in history])),
+        **steady_speed([row["fit_seconds"] for row in history], len(train_pairs)),
         "peak_rss_mib": cost.peak_rss_mib,
         "parameters": int(model.count_params()),
         "n_train": len(train_pairs),
