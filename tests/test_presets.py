@@ -106,7 +106,7 @@ def test_rank_trains_a_ranking_model_with_validated_settings():
             resolve_preset("fast", dataset, model="dot-bias")
     small, ml100k = resolve_preset("rank", "latest-small"), resolve_preset("rank", "100k")
     assert (small.lam, small.negative_weight, small.popularity_exponent) == (200.0, 0.3, 0.2)
-    assert (ml100k.lam, ml100k.negative_weight, ml100k.popularity_exponent) == (500.0, 0.3, 0.2)
+    assert (ml100k.lam, ml100k.negative_weight, ml100k.popularity_exponent) == (300.0, 0.3, 0.1)
     assert (ml100k.lowpass_weight, ml100k.lowpass_factors) == (0.25, 32)
     assert small.lowpass_weight == 0.0  # latest-small validated no low-pass term
     assert (small.side_weight, ml100k.side_weight) == (1.5, 2.0)
@@ -137,7 +137,7 @@ def test_rank_trains_ials_on_large_data():
 def test_explicit_ease_settings_win_over_rank():
     base = TrainConfig(model="ease", lam=42.0)
     config = resolve_preset("rank", "100k", base=base, keep={"model", "lam"})
-    assert config.lam == 42.0 and config.popularity_exponent == 0.2
+    assert config.lam == 42.0 and config.popularity_exponent == 0.1
 
 
 def test_every_rank_ease_value_records_the_selection_that_chose_it():

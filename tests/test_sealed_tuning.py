@@ -180,4 +180,4 @@ def test_the_100k_preset_is_what_the_selection_picks_on_u1_base(
     preset = get_preset("rank").settings["100k"]["ease"]
     assert {field: preset[field] for field in chosen.setting} == chosen.setting
     assert all("benchmarks.select" in RANK_CHOSEN_BY["100k"][field] for field in chosen.setting)
-    assert chosen.validation_ndcg == pytest.approx(0.2901, abs=5e-5)
+    assert chosen.validation_ndcg == pytest.approx(0.2902, abs=5e-5)  # with B pruned (issue 23)

@@ -5,8 +5,9 @@ stored, and every user's list comes from their stored ratings at request time.
   write is durable. Each entry is checked as ``POST /recommendations`` checks it (a rating
   on the run's scale), its movie must be the model's or the catalogue's (a catalogue movie
   the model cannot score yet is stored, and scorable after the next retrain), and a movie
-  may appear once; a bad entry is a 422 naming it (``loc`` ends with its index) and
-  nothing is stored.
+  may appear once; a bad entry is refused, naming it, and nothing is stored: 422 from the
+  schema (a rating off the scale, NaN; ``loc`` ends with the entry's index), 404 for an
+  unknown movie, 409 for a movie twice (``detail`` starts ``ratings[i].movie_id``).
 * ``GET /users/{user_id}/ratings`` lists what is stored; ``DELETE
   /users/{user_id}/ratings/{movie_id}`` removes one rating.
 * ``GET /users/{user_id}/recommendations`` (in :mod:`~movierec.service.routes`) folds a
@@ -38,8 +39,11 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": s.ErrorResponse, "description": "The body cannot be parsed (not UTF-8)."},
     413: {"model": s.ErrorResponse, "description": "The request body is too large."},
     404: {"model": s.ErrorResponse, "description": "The user id is not an id of the run's "
-                                                   "type (or, for a deletion, nothing is "
-                                                   "stored)."},
+                                                   "type, an entry's movie is unknown (the "
+                                                   "detail names the entry), or, for a "
+                                                   "deletion, nothing is stored."},
+    409: {"model": s.ErrorResponse, "description": "A movie is rated twice in the batch "
+                                                   "(the detail names the entry)."},
     503: {"model": s.ErrorResponse, "description": "The ratings store cannot be written now "
                                                    "(read-only, full, or unreachable); "
                                                    "nothing was stored."},
@@ -74,9 +78,10 @@ async def stored_ratings(store: RatingsStore, user: Any) -> list[StoredRating]:
     return await anyio.to_thread.run_sync(store.user_ratings, user)
 
 
-def _entry_error(index: int, field: str, message: str) -> HTTPException:
-    return HTTPException(422, [{"loc": ["body", "ratings", index, field], "msg": message,
-                                "type": "value_error"}])
+def _entry_error(status: int, index: int, message: str) -> HTTPException:
+    """A well-formed batch with a bad entry: 404 (a movie nobody knows) or 409 (a movie
+    twice), naming the entry; malformed entries are 422s from the schema."""
+    return HTTPException(status, f"ratings[{index}].movie_id: {message}; nothing was stored")
 
 
 def build_ratings_router(rating_model: type[BaseModel]) -> APIRouter:
@@ -99,10 +104,10 @@ def build_ratings_router(rating_model: type[BaseModel]) -> APIRouter:
                 movie = state.rateable_movie_id(item.movie_id)
             except UnknownIdError as error:
                 metrics.batches_rejected.inc()
-                raise _entry_error(index, "movie_id", str(error)) from None
+                raise _entry_error(404, index, str(error)) from None
             if movie in seen:
                 metrics.batches_rejected.inc()
-                raise _entry_error(index, "movie_id", f"movie id {movie!r} is rated twice in "
+                raise _entry_error(409, index, f"movie id {movie!r} is rated twice in "
                                    f"this batch (entries {seen[movie]} and {index}): send "
                                    "each movie once")
             seen[movie] = index
