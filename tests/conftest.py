@@ -99,3 +99,21 @@ def postgres_url() -> str:
             pytest.fail(f"CI needs the PostgreSQL tests to run: {reason}")
         pytest.skip(reason)
     return url
+
+
+@pytest.fixture
+def ratings_file(tmp_path: Path) -> Path:
+    """The synthetic ratings as a user's own CSV file (columns user, item, rating, timestamp)."""
+    path = tmp_path / "ratings.csv"
+    synthetic_ratings().rename(columns={"user_id": "user", "movie_id": "item"}).to_csv(
+        path, index=False)
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a ratings store goes, once per backend: an SQLite file, then the PostgreSQL
+    test database (:func:`postgres_url`)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ratings.sqlite")
+    return request.getfixturevalue("postgres_url")

@@ -38,14 +38,6 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def ratings_file(tmp_path: Path) -> Path:
-    path = tmp_path / "ratings.csv"
-    synthetic_ratings().rename(columns={"user_id": "user", "movie_id": "item"}).to_csv(
-        path, index=False)
-    return path
-
-
 def _train_argv(ratings: Path, out: Path, epochs: int = 1) -> list[str]:
     return [*CLI, "train", "--ratings", str(ratings), "--out", str(out), "--epochs",
             str(epochs), "--factors", "4", "--batch-size", "32", "--quiet"]

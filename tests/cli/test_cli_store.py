@@ -14,14 +14,6 @@ from movierec.cli import app, main
 from movierec.store import create_store, open_store
 
 
-@pytest.fixture
-def ratings_file(tmp_path: Path) -> Path:
-    path = tmp_path / "mine.csv"
-    synthetic_ratings().rename(columns={"user_id": "user", "movie_id": "item"}).to_csv(
-        path, index=False)
-    return path
-
-
 def invoke(*args: str):
     return CliRunner().invoke(app, list(args))
 

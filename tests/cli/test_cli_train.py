@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import png_size, synthetic_ratings
+from helpers import png_size
 from typer.testing import CliRunner
 
 import movierec.comparison as comparison_module
@@ -15,14 +15,6 @@ from movierec.cli.commands_train import DEMO_RANKERS
 from movierec.comparison import PAPER_EASE_ROW
 from movierec.errors import MovierecError
 from movierec.models import model_names
-
-
-@pytest.fixture
-def ratings_file(tmp_path: Path) -> Path:
-    path = tmp_path / "ratings.csv"
-    synthetic_ratings().rename(columns={"user_id": "user", "movie_id": "item"}).to_csv(
-        path, index=False)
-    return path
 
 
 def test_train_writes_a_run_and_reports_metrics(ratings_file: Path, tmp_path: Path) -> None:

@@ -26,13 +26,6 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_tiny_run(tmp_path_factory.mktemp("ratings") / "run", epochs=15)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "ratings.sqlite")
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def client(run_dir: Path, target: str):
     store = create_store(target, EMPTY, id_kind="int", overwrite=True)

@@ -24,13 +24,6 @@ FRAME = pd.DataFrame({"user_id": [1, 1, 2, 1], "movie_id": [10, 20, 10, 10],
                       "rating": [4.0, 3.5, 5.0, 2.0], "timestamp": [100, 200, 300, 400]})
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "ratings.sqlite")
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def store(target: str):
     with create_store(target, FRAME, id_kind="int", dataset="synthetic",
