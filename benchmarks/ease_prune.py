@@ -1,11 +1,13 @@
 """How many of EASE's item-item weights a column keeps: ``weights_per_column``, chosen by code.
 
-``--preset rank``'s ease is fitted on a validation split (10 %, seed 42) of each dataset's
-training part (latest-small: the tutorial's 90 %; 100k: u1.base), once dense and once per
-candidate ``k``, and ranked as ``movierec evaluate`` ranks (NDCG@10, relevant: rating >= 4).
-The choice is the smallest candidate whose validation NDCG@10 is within ``--tolerance``
-(0.001, half the 0.002 the issue allows) of the dense fit's on *every* dataset. Only then,
-with ``--test``, the chosen ``k`` and the dense fit are measured once on the test part.
+``--preset rank``'s ease is fitted on validation splits (10 %, seeds 42, 1 and 2) of each
+dataset's training part (latest-small: the tutorial's 90 %; 100k: u1.base), once dense
+and once per candidate ``k``, and ranked as ``movierec evaluate`` ranks (NDCG@10,
+relevant: rating >= 4). The choice is the smallest candidate whose validation NDCG@10,
+averaged over the seeds, is within ``--tolerance`` (0.001, half the 0.002 the issue allows)
+of the dense fit's on *every* dataset. One seed was too noisy to choose with: on
+latest-small it put 1,024 weights 0.0027 below dense and 768 only 0.0003 below. Only then,
+with ``--test``, the chosen ``k`` and the dense fit are measured once on the test parts.
 
 Usage::
 
@@ -22,11 +24,13 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.ranking_models import benchmark_split, measure
+from benchmarks.common import latest_small, ml100k, tuning_dataset
+from benchmarks.ranking_models import measure, validation_of
 from movierec.presets import resolve_preset
 
 CANDIDATES = (256, 512, 768, 1024)
 DATASETS = ("latest-small", "100k")
+SEEDS = (42, 1, 2)
 
 
 def model_bytes(data, config) -> int:
@@ -47,29 +51,46 @@ def choose(ndcg: dict[str, dict[int, float]], tolerance: float) -> int:
     return 0
 
 
+def validation_ndcg(name: str, data_dir: str | None, seeds: tuple[int, ...]
+                    ) -> dict[int, float]:
+    """Mean validation NDCG@10 over ``seeds`` of the rank preset's ease, dense (``0``) and
+    at each candidate ``k``, fitted on validation splits of ``name``'s training part."""
+    part = tuning_dataset(name, data_dir)  # the outer test part is not in it
+    base = resolve_preset("rank", name)
+    sums = dict.fromkeys((0, *CANDIDATES), 0.0)
+    for seed in seeds:
+        data = validation_of(part, seed=seed)
+        for k in sums:
+            score = measure(data, replace(base, weights_per_column=k))["ndcg@10"]
+            sums[k] += score
+            print(f"{name} validation seed {seed} k={k}: NDCG@10 {score:.4f}", flush=True)
+    means = {k: total / len(seeds) for k, total in sums.items()}
+    for k, mean in means.items():
+        print(f"{name} validation mean k={k}: NDCG@10 {mean:.4f} "
+              f"(cost {means[0] - mean:+.4f})", flush=True)
+    return means
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--tolerance", type=float, default=0.001)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--test", action="store_true",
                         help="After choosing, measure the chosen k on the test parts once.")
     args = parser.parse_args(argv)
     ndcg: dict[str, dict[int, float]] = {}
-    for name in DATASETS:
-        data = benchmark_split(name, args.data_dir, validation=True)
-        base = resolve_preset("rank", name)
-        ndcg[name] = {}
-        for k in (0, *CANDIDATES):
-            ndcg[name][k] = measure(data, replace(base, weights_per_column=k))["ndcg@10"]
-            print(f"{name} validation k={k}: NDCG@10 {ndcg[name][k]:.4f} "
-                  f"(cost {ndcg[name][0] - ndcg[name][k]:+.4f})", flush=True)
+    for name in args.datasets:
+        ndcg[name] = validation_ndcg(name, args.data_dir, tuple(args.seeds))
     chosen = choose(ndcg, args.tolerance)
     print(f"chosen weights_per_column: {chosen}", flush=True)
     report: dict = {"validation": ndcg, "chosen": chosen}
     if args.test:
         report["test"] = {}
-        for name in DATASETS:
-            data = benchmark_split(name, args.data_dir, validation=False)
+        for name in args.datasets:
+            bench = latest_small(args.data_dir) if name == "latest-small" else ml100k(args.data_dir)
+            data = bench.encoded
             base = resolve_preset("rank", name)
             figures = {}
             for k in (0, chosen):

@@ -32,10 +32,10 @@ from movierec.splits import validation_split
 from movierec.training import EncodedSplit, TrainConfig
 
 
-def validation_of(train: TrainingPart) -> EncodedSplit:
-    """A validation split (10 %, seed 42) of ``train``, a benchmark's training part."""
+def validation_of(train: TrainingPart, seed: int = 42) -> EncodedSplit:
+    """A validation split (10 %, ``seed``) of ``train``, a benchmark's training part."""
     return EncodedSplit.from_dataset(train.dataset,
-                                     validation_split(train.ratings, 0.1, seed=42))
+                                     validation_split(train.ratings, 0.1, seed=seed))
 
 
 def measure(data: EncodedSplit, config: TrainConfig) -> dict:

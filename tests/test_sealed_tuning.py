@@ -1,10 +1,10 @@
 """Sealed test parts: the tuning entry points never see a test rating and print no test figure.
 
-``benchmarks.tune``, ``benchmarks.ranking_models``, ``benchmarks.ease_two_way`` and
-``benchmarks.select``'s selection are run on a synthetic dataset standing in for a
-MovieLens release; every split any of them encodes (``EncodedSplit.from_dataset``, the one
-door to training and scoring) is recorded, and none may hold a (user, movie) pair of the
-benchmark's outer test part, nor a tag on one.
+``benchmarks.tune``, ``benchmarks.ranking_models``, ``benchmarks.ease_two_way``,
+``benchmarks.ease_prune``'s choice and ``benchmarks.select``'s selection are run on a
+synthetic dataset standing in for a MovieLens release; every split any of them encodes
+(``EncodedSplit.from_dataset``, the one door to training and scoring) is recorded, and
+none may hold a (user, movie) pair of the benchmark's outer test part, nor a tag on one.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from helpers import synthetic_movies, synthetic_ratings
 
 import benchmarks.common
-from benchmarks import ease_two_way, ranking_models, select, tune
+from benchmarks import ease_prune, ease_two_way, ranking_models, select, tune
 from benchmarks.common import outer_split, training_part
 from movierec.data import Dataset
 from movierec.training import EncodedSplit
@@ -180,4 +180,29 @@ def test_the_100k_preset_is_what_the_selection_picks_on_u1_base(
     preset = get_preset("rank").settings["100k"]["ease"]
     assert {field: preset[field] for field in chosen.setting} == chosen.setting
     assert all("benchmarks.select" in RANK_CHOSEN_BY["100k"][field] for field in chosen.setting)
-    assert chosen.validation_ndcg == pytest.approx(0.2902, abs=5e-5)  # with B pruned (issue 23)
+    assert chosen.validation_ndcg == pytest.approx(0.2897, abs=5e-5)  # B pruned to 768 (issue 23)
+
+
+def test_ease_prune_chooses_k_on_the_training_part_only(
+        release, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The pruning's choice: validation splits of the training part, every seed averaged;
+    no test figure without ``--test``."""
+    dataset, recorder = release
+    monkeypatch.setattr(ease_prune, "CANDIDATES", (4, 8))
+    report = ease_prune.main(["--datasets", "synthetic", "--seeds", "42", "43"])
+    _check_sealed(dataset, recorder, capsys.readouterr().out)
+    assert len(recorder.seen) == 2  # one validation split per seed
+    scores = report["validation"]["synthetic"]
+    assert set(scores) == {0, 4, 8} and all(0 < v <= 1 for v in scores.values())
+    assert report["chosen"] == ease_prune.choose(report["validation"], 0.001)
+    assert "test" not in report
+
+
+def test_ease_prune_takes_the_smallest_k_within_the_tolerance_everywhere(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ease_prune, "CANDIDATES", (256, 512, 768))
+    ndcg = {"a": {0: 0.30, 256: 0.295, 512: 0.2995, 768: 0.2999},
+            "b": {0: 0.20, 256: 0.20, 512: 0.1985, 768: 0.2001}}
+    assert ease_prune.choose(ndcg, 0.001) == 768  # 512 is 0.0015 short on b
+    assert ease_prune.choose(ndcg, 0.002) == 512
+    assert ease_prune.choose({"a": {0: 0.3, 256: 0.2, 512: 0.2, 768: 0.2}}, 0.001) == 0

@@ -20,7 +20,7 @@ __all__ = ["DISTRIBUTIONS", "OPTIMIZERS", "TrainConfig", "TrainMetrics", "TrainR
 OPTIMIZERS = ("adam", "sparse-adagrad")
 DISTRIBUTIONS = ("none", "data", "model")
 """``TrainConfig.distribution``: one device, data parallel, or tables sharded by rows."""
-EASE_WEIGHTS_PER_COLUMN = 1024
+EASE_WEIGHTS_PER_COLUMN = 768
 """``TrainConfig.weights_per_column``'s default: the ``k`` chosen on validation splits of
 latest-small and 100k (``python -m benchmarks.ease_prune``)."""
 
