@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -44,3 +45,28 @@ def measure(interval: float = 0.02) -> Iterator[Measurement]:
         stop.set()
         sampler.join()
         result.peak_rss_mib = max(result.peak_rss_mib, process.memory_info().rss / 2**20)
+
+
+def release_freed_memory() -> bool:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``).
+
+    Loading a run allocates and frees several hundred MB of buffers (the ``.keras`` file's
+    arrays, the Keras variables, the tables converted for numpy scoring); glibc keeps the
+    freed space mapped, so a service that has loaded a model looks that much bigger than
+    what it holds. Arrow's memory pool (Parquet reads) is asked to do the same. Returns
+    whether the C heap could be asked (False off glibc).
+    """
+    arrow = sys.modules.get("pyarrow")
+    if arrow is not None:
+        arrow.default_memory_pool().release_unused()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return False
+    trim(0)
+    return True

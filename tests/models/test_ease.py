@@ -20,6 +20,7 @@ from movierec.models.ease import (
     lowpass_weights,
     prune_columns,
 )
+from movierec.recommend.scorers import FactorScorer
 from movierec.recommend.scoring import NumpyScorer, ScoringWeights
 from movierec.training import TrainConfig
 from movierec.training.core import fit
@@ -369,7 +370,11 @@ def test_pruned_model_scores_its_kept_weights_everywhere(tmp_path):
                                expected, atol=1e-5)
     weights = ScoringWeights.from_model(model)
     assert issparse(weights.movie_vectors) and weights.movie_vectors.nnz == 6 * 30
+    assert issparse(weights.user_vectors) and issparse(weights.similarity_vectors)
     scorer = NumpyScorer(weights)
+    # one copy of B's kept entries: the scorer's B is a view of the weights' B^T
+    assert np.shares_memory(scorer.movie_t.data, weights.movie_vectors.data)
+    assert np.shares_memory(scorer.movie_t.indices, weights.movie_vectors.indices)
     np.testing.assert_allclose(scorer.rows_of_users(np.arange(40)), expected, atol=1e-5)
     np.testing.assert_allclose(scorer.pairs_of_users(every[:, 0], every[:, 1]),
                                expected.reshape(-1), atol=1e-5)
@@ -409,7 +414,14 @@ def test_dense_runs_of_the_previous_release_still_load_and_score(tmp_path):
             archive.writestr(name, content)
     again = keras.saving.load_model(path, safe_mode=True)
     assert not again.pruned and again.weights_per_column == 0
-    assert not issparse(ScoringWeights.from_model(again).movie_vectors)
+    weights = ScoringWeights.from_model(again)
+    assert not issparse(weights.movie_vectors) and issparse(weights.user_vectors)
+    w = keras.ops.convert_to_numpy(model.user_items).astype(np.float32)
+    b = keras.ops.convert_to_numpy(model.item_weights)
+    scorer = NumpyScorer(weights)  # W's sparse rows against the dense B
+    np.testing.assert_allclose(scorer.rows_of_users(np.arange(40)), w @ b, atol=1e-5)
+    np.testing.assert_allclose(scorer.pairs_of_users(pairs[:, 0], pairs[:, 1]),
+                               (w @ b)[pairs[:, 0], pairs[:, 1]], atol=1e-5)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(pairs)),
                                   keras.ops.convert_to_numpy(model(pairs)))
     # and its config.json's train section, without the field, reads as dense
@@ -442,3 +454,17 @@ def test_blocks_of_columns_are_the_whole_solve(shape):
     parts = list(ease_blocks(w, 7.0, popularity, 0.2, columns=23, block=7, **options))
     assert [(p.start, p.stop) for p, _ in parts] == [(0, 7), (7, 14), (14, 21), (21, 23)]
     np.testing.assert_allclose(np.hstack([b for _, b in parts]), whole[:, :23], atol=1e-6)
+
+
+def test_similar_movies_of_the_sparse_w_are_the_cosines_of_its_columns():
+    """ease keeps W (and so its movie columns) sparse; the cosines are those of the dense
+    columns."""
+    model, _, _ = _fitted(weights_per_column=6)
+    weights = ScoringWeights.from_model(model)
+    scorer = FactorScorer(weights, np.arange(40))
+    columns = keras.ops.convert_to_numpy(model.user_items).astype(np.float64).T
+    norms = np.linalg.norm(columns, axis=1)
+    unit = columns / np.where(norms > 0, norms, 1.0)[:, None]
+    assert issparse(scorer.movie_unit())
+    for movie in (0, 7, 29):
+        np.testing.assert_allclose(scorer.similarities(movie), unit @ unit[movie], atol=1e-6)

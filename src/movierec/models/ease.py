@@ -45,8 +45,8 @@ With ``weights_per_column`` ``k`` above 0 (and below ``B``'s height) only the ``
 of largest magnitude in each column are kept (Steck's own practice: most of ``B``'s entries
 are near 0), stored as a ``(k, n_movies)`` table of values and one of their row indices, and
 scored as a sparse matrix (:func:`sparse_item_weights`). The values (and ``W``) are kept
-as float16, the rows as int16: on latest-small ``k = 1024`` keeps 10.5 % of ``B`` and the
-``--preset rank`` model shrinks from 402 MB to 52 MB (``benchmarks/ease_prune.py`` chose
+as float16, the rows as int16: on latest-small ``k = 768`` keeps 7.9 % of ``B`` and the
+``--preset rank`` model shrinks from 402 MB to 42 MB (``benchmarks/ease_prune.py`` chose
 ``k`` on validation splits; ``benchmarks/results/tuning-notes.md`` has the figures and
 the test cost). A pruned fit solves ``B`` a block of columns at a time
 (:func:`ease_blocks`) and prunes each block, so no dense ``B`` is ever held. Runs saved
@@ -70,7 +70,7 @@ from typing import Any
 
 import numpy as np
 from keras import ops
-from scipy.sparse import csr_matrix
+from scipy.sparse import csc_matrix, csr_matrix, issparse
 from scipy.sparse import vstack as sparse_vstack
 
 from movierec.errors import MovierecError
@@ -78,8 +78,18 @@ from movierec.models.embedding import EmbeddingModel, value_of
 from movierec.models.fold_in import FoldIn, liked_weights, weighted_history
 from movierec.models.registry import register_model
 
-__all__ = ["MAX_ITEMS", "EASEModel", "ease_blocks", "ease_weights", "lowpass_factors_of",
-           "lowpass_weights", "prune_columns", "sparse_item_weights", "sparse_scores"]
+__all__ = [
+    "MAX_ITEMS",
+    "EASEModel",
+    "as_csr",
+    "ease_blocks",
+    "ease_weights",
+    "lowpass_factors_of",
+    "lowpass_weights",
+    "prune_columns",
+    "sparse_item_weights",
+    "sparse_scores",
+]
 
 MAX_ITEMS = 30_000
 """Largest catalogue: ``B`` is ``n_movies^2`` float32 (3.6 GB at 30,000 movies)."""
@@ -239,22 +249,39 @@ def prune_columns(weights: np.ndarray, k: int, block: int = 1024
     return values, rows
 
 
-def sparse_item_weights(values: np.ndarray, rows: np.ndarray, height: int) -> csr_matrix:
-    """``B^T`` (``(n_movies, height)``, CSR) of a pruned ``B``'s ``(k, n_movies)`` values and
-    row indices (:func:`prune_columns`): movie ``i``'s row holds column ``i`` of ``B``.
-    Built from the two tables as they are (no dense ``B``)."""
+def sparse_item_weights(values: np.ndarray, rows: np.ndarray, height: int) -> csc_matrix:
+    """``B^T`` (``(n_movies, height)``) of a pruned ``B``'s ``(k, n_movies)`` values and row
+    indices (:func:`prune_columns`): movie ``i``'s row holds column ``i`` of ``B``.
+
+    One copy of the kept entries, held row-major by ``B``'s rows (``B`` as CSR, returned
+    transposed: a CSC view of the same arrays), which is what scoring reads: a user's row
+    of ``W`` times ``B`` touches only the rows of the movies they rated
+    (``result.T`` is that CSR ``B``, no copy). No dense ``B`` is built."""
     k, n_movies = values.shape
-    return csr_matrix((np.ascontiguousarray(values.T, np.float32).reshape(-1),
-                       np.ascontiguousarray(rows.T, np.int32).reshape(-1),
-                       np.arange(0, k * n_movies + 1, k, dtype=np.int64)),
-                      shape=(n_movies, height))
+    by_movie = csr_matrix((np.ascontiguousarray(values.T, np.float32).reshape(-1),
+                           np.ascontiguousarray(rows.T, np.int32).reshape(-1),
+                           np.arange(0, k * n_movies + 1, k, dtype=np.int64)),
+                          shape=(n_movies, height))
+    by_row = by_movie.T.tocsr()  # B (height, n_movies); by_movie is freed on return
+    by_row.sort_indices()
+    return by_row.T
 
 
-def sparse_scores(user_rows: np.ndarray, item_weights: csr_matrix) -> np.ndarray:
+def as_csr(rows: Any) -> csr_matrix:
+    """``rows`` (dense, or any scipy sparse matrix) as a float32 CSR matrix; a float32 CSR
+    matrix is returned as it is."""
+    if isinstance(rows, csr_matrix) and rows.dtype == np.float32:
+        return rows
+    if issparse(rows):
+        return csr_matrix(rows, dtype=np.float32)
+    return csr_matrix(np.asarray(rows, np.float32))
+
+
+def sparse_scores(user_rows: Any, item_weights: csr_matrix) -> np.ndarray:
     """``user_rows @ B`` for a sparse ``B`` (``(height, n_movies)``, CSR), dense float32.
     The rows (``W``'s: mostly zeros) are multiplied as a sparse matrix too, so each user
     costs their rated movies times ``B``'s entries per row, not ``B``'s size."""
-    product = csr_matrix(np.asarray(user_rows, np.float32)) @ item_weights
+    product = as_csr(user_rows) @ item_weights
     return np.asarray(product.toarray(), dtype=np.float32)
 
 
@@ -496,9 +523,9 @@ class EASEModel(EmbeddingModel):
                 f"{users.shape[1]}: build it with n_user_features={users.shape[1]}")
         return self.user_weight * users
 
-    def movie_vectors(self) -> np.ndarray | csr_matrix:
+    def movie_vectors(self) -> np.ndarray | csc_matrix:
         """``B^T`` (``(n_movies, n_movies + n_user_features)``): dense, or for a pruned
-        ``B`` a CSR matrix built from its kept entries (no dense copy)."""
+        ``B`` a sparse matrix of its kept entries (:func:`sparse_item_weights`)."""
         if self.pruned:
             return sparse_item_weights(value_of(self.item_weights),
                                        np.asarray(ops.convert_to_numpy(self.item_rows)),
@@ -507,9 +534,11 @@ class EASEModel(EmbeddingModel):
 
     def scoring_tables(self) -> dict[str, Any]:
         """``score(u, i) = user_vectors[u] . movie_vectors[i]``: ``W`` and ``B^T``
-        (:meth:`movie_vectors`: a CSR matrix when ``B`` is pruned); the new-user rule
+        (:meth:`movie_vectors`: sparse when ``B`` is pruned); the new-user rule
         (:meth:`fold_in`); and ``W``'s columns as the vectors of similar movies."""
-        user_items = value_of(self.user_items)
+        # W is about 2 % non-zero (each user's rated movies): kept sparse, as the scorer
+        # multiplies it (:func:`sparse_scores`).
+        user_items = csr_matrix(value_of(self.user_items))
         return {"user_vectors": user_items,
                 "movie_vectors": self.movie_vectors(),
                 "user_bias": None, "movie_bias": None, "link": "linear",
@@ -520,7 +549,8 @@ class EASEModel(EmbeddingModel):
                     rule=partial(weighted_history,
                                  n_movies=self.n_movies + self.n_user_features,
                                  positive=self.positive, negative_weight=self.negative_weight)),
-                "similarity_vectors": np.ascontiguousarray(user_items[:, :self.n_movies].T)}
+                # W's movie columns, who rated what: about 2 % non-zero, kept sparse.
+                "similarity_vectors": csr_matrix(user_items[:, :self.n_movies].T)}
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -458,8 +458,7 @@ class Recommender:
         if min_ratings < 0:
             raise MovierecError(f"min-ratings must not be negative, not {min_ratings}")
         index = int(self.movie_indices([movie_id])[0])
-        unit = self._scorer.movie_unit()
-        sims = unit @ unit[index]
+        sims = self._scorer.similarities(index)
         sims[index] = EXCLUDED
         if min_ratings:
             sims[self.movie_counts < min_ratings] = EXCLUDED

@@ -18,9 +18,12 @@ gives unit movie vectors for similar movies.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.sparse import csr_matrix, diags, issparse
+from scipy.sparse import hstack as sparse_hstack
 
 from movierec.recommend.cold_start import UserPrior, fold_in_embedding, fold_in_mlp
 from movierec.recommend.scoring import BlendWeights, NumpyScorer, ScoringWeights
@@ -41,10 +44,16 @@ class FactorScorer:
     def __init__(self, weights: ScoringWeights, rated_users: np.ndarray) -> None:
         self.weights = weights
         self.rating_range = weights.rating_range
-        self.n_users, self.n_movies = len(weights.user_vectors), weights.n_movies
+        self.n_users, self.n_movies = weights.user_vectors.shape[0], weights.n_movies
         self._forward = NumpyScorer(weights)
-        self._prior = UserPrior.of_users(weights, rated_users)
-        self._movie_unit: np.ndarray | None = None
+        self._rated_users = rated_users
+        self._movie_unit: np.ndarray | csr_matrix | None = None
+
+    @cached_property
+    def _prior(self) -> UserPrior:
+        """The cold start's prior, computed on first use: a model with its own new-user
+        rule (``ease``) never needs it."""
+        return UserPrior.of_users(self.weights, self._rated_users)
 
     @property
     def fold_in_method(self) -> str:
@@ -92,16 +101,27 @@ class FactorScorer:
         return self._forward.raw_pairs(np.repeat(vector[None, :], len(movies), axis=0),
                                        np.full(len(movies), bias, np.float32), movies)
 
-    def movie_unit(self) -> np.ndarray:
+    def movie_unit(self) -> np.ndarray | csr_matrix:
         """The movie vectors (or the model's ``similarity_vectors``) scaled to unit length
-        (computed once)."""
+        (computed once; sparse when the similarity vectors are, as ``ease``'s are)."""
         if self._movie_unit is None:
             vectors = self.weights.similarity_vectors
             if vectors is None:
                 vectors = self.weights.movie_vectors
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            self._movie_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+            if issparse(vectors):
+                rows = csr_matrix(vectors, dtype=np.float32)
+                norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).reshape(-1))
+                self._movie_unit = csr_matrix(
+                    diags(1.0 / np.where(norms > 0, norms, 1.0)).astype(np.float32) @ rows)
+            else:
+                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+                self._movie_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(
+                    np.float32)
         return self._movie_unit
+
+    def similarities(self, movie: int) -> np.ndarray:
+        """``(n_movies,)`` cosine similarity of every movie to movie index ``movie``."""
+        return _cosines(self.movie_unit(), movie)
 
 
 class BlendUser(NamedTuple):
@@ -125,7 +145,7 @@ class BlendScorer:
         self.rating_range = weights.rating_range
         self.members = [FactorScorer(member, rated_users) for member in weights.members]
         self.n_users, self.n_movies = self.members[0].n_users, self.members[0].n_movies
-        self._movie_unit: np.ndarray | None = None
+        self._movie_unit: np.ndarray | csr_matrix | None = None
 
     fold_in_method = "fitting a new user to each member's frozen movie vectors, then blending"
 
@@ -165,13 +185,27 @@ class BlendScorer:
                                      for m, u in zip(self.members, user.members, strict=True)),
                                     user.support, self._movie_support(movies))
 
-    def movie_unit(self) -> np.ndarray:
+    def movie_unit(self) -> np.ndarray | csr_matrix:
         """The members' unit vectors side by side, over sqrt(members): the cosine of two
         rows is the mean of the members' cosines."""
         if self._movie_unit is None:
-            stacked = np.hstack([m.movie_unit() for m in self.members])
+            stacked = sparse_hstack([csr_matrix(m.movie_unit()) for m in self.members],
+                                    format="csr") \
+                if any(issparse(m.movie_unit()) for m in self.members) \
+                else np.hstack([m.movie_unit() for m in self.members])
             self._movie_unit = (stacked / math.sqrt(len(self.members))).astype(np.float32)
         return self._movie_unit
+
+    def similarities(self, movie: int) -> np.ndarray:
+        """``(n_movies,)`` mean cosine similarity of every movie to movie index ``movie``."""
+        return _cosines(self.movie_unit(), movie)
+
+
+def _cosines(unit: np.ndarray | csr_matrix, movie: int) -> np.ndarray:
+    """Each unit row's dot product with row ``movie``, dense float32."""
+    if issparse(unit):
+        return np.asarray((unit @ unit[movie].T).toarray(), np.float32).reshape(-1)
+    return np.asarray(unit @ unit[movie], np.float32)
 
 
 def scorer_for(weights: ScoringWeights | BlendWeights, rated_users: np.ndarray

@@ -47,7 +47,7 @@ from scipy.sparse import csr_matrix, issparse
 
 from movierec.errors import MovierecError
 from movierec.models import EmbeddingModel
-from movierec.models.ease import sparse_scores
+from movierec.models.ease import as_csr, sparse_scores
 from movierec.models.embedding import value_of
 from movierec.models.fold_in import FoldIn
 
@@ -62,7 +62,7 @@ class ScoringWeights:
 
     Attributes:
         user_vectors, movie_vectors: ``(n_users, F)`` and ``(n_movies, F)`` factor tables;
-            ``movie_vectors`` may be a scipy CSR matrix (a pruned ``ease``'s ``B^T``).
+            for ``ease`` scipy sparse matrices: ``W`` as CSR, and a pruned ``B^T``.
         rating_range: ``(min, max)``; ratings are clipped to it.
         link: ``"linear"`` (rating = score) or ``"sigmoid"``
             (rating = min + (max - min) * sigmoid(score)).
@@ -74,7 +74,8 @@ class ScoringWeights:
             e.g. ``ease``'s weighted history), or None to fit a user vector against the
             movie vectors (:mod:`movierec.recommend.cold_start`).
         similarity_vectors: ``(n_movies, D)`` vectors whose cosine ranks similar movies
-            (``ease``: its input matrix's columns), or None to use ``movie_vectors``.
+            (``ease``: its input matrix's columns, a scipy CSR matrix), or None to use
+            ``movie_vectors``.
     """
 
     user_vectors: np.ndarray
@@ -88,7 +89,7 @@ class ScoringWeights:
     output_kernel: np.ndarray | None = None
     output_bias: float = 0.0
     fold_in: FoldIn | None = None
-    similarity_vectors: np.ndarray | None = None
+    similarity_vectors: np.ndarray | csr_matrix | None = None
 
     @property
     def is_mlp(self) -> bool:
@@ -121,9 +122,9 @@ class ScoringWeights:
     def movie_scale(self) -> float:
         """``mean |m|^2 / F``: the mean squared movie vector length per factor (computed once;
         the unit of the cold-start ridge penalty)."""
-        vectors = self.movie_vectors
-        if issparse(vectors):
-            squared_norms = np.asarray(csr_matrix(vectors, dtype=np.float64).power(2).sum(axis=1))
+        vectors: Any = self.movie_vectors
+        if issparse(vectors):  # in its own format: no converted copy of B
+            squared_norms = np.asarray(vectors.multiply(vectors).sum(axis=1), np.float64)
         else:
             squared_norms = np.sum(np.asarray(vectors, np.float64) ** 2, axis=1)
         squared_norms = squared_norms.reshape(-1)
@@ -265,7 +266,9 @@ class NumpyScorer:
             movie_part = weights.movie_vectors @ hidden_kernel[factors:]  # m W_m
             self.movie_hidden_t = np.ascontiguousarray(movie_part.T, dtype=np.float32)
         elif weights.sparse_movies:  # B itself (rows: the user's columns), kept sparse
-            self.movie_t = csr_matrix(weights.movie_vectors.T, dtype=np.float32)
+            # A pruned ease's B^T is a CSC view of B as CSR: transposing it shares the
+            # arrays, so the scorer holds no second copy of B's entries.
+            self.movie_t = csr_matrix(weights.movie_vectors.T, dtype=np.float32, copy=False)
             self.movie_bias = _bias_or_zeros(weights.movie_bias, weights.n_movies)
         else:
             self.movie_aug_t = _augmented_movies(weights)
@@ -294,8 +297,11 @@ class NumpyScorer:
             hidden = np.maximum(
                 user_vectors @ self.user_kernel + w.hidden_bias + self.movie_hidden(movies), 0.0)
             return hidden @ w.output_kernel + np.float32(w.output_bias)
-        if w.sparse_movies:
-            picked = w.movie_vectors[np.asarray(movies)].multiply(user_vectors)
+        if w.sparse_movies or issparse(user_vectors):  # ease: W's rows, B's columns
+            movie_rows: Any = w.movie_vectors[np.asarray(movies)]
+            users: Any = user_vectors
+            picked = (movie_rows.multiply(users) if issparse(movie_rows)
+                      else users.multiply(movie_rows))
             raw = np.asarray(picked.sum(axis=1), np.float32).reshape(-1)
         else:
             raw = np.einsum("ij,ij->i", user_vectors, w.movie_vectors[movies])
@@ -324,11 +330,8 @@ class NumpyScorer:
 
     def _sparse_rows(self, user_vectors: np.ndarray, user_bias: np.ndarray) -> np.ndarray:
         """:meth:`raw_rows` with ``user_vectors`` as a sparse matrix (same values)."""
-        from scipy.sparse import csr_matrix
-
         factors = self.weights.factors
-        out = np.asarray(csr_matrix(np.asarray(user_vectors, np.float32))
-                         @ self.movie_aug_t[:factors], dtype=np.float32)
+        out = np.asarray(as_csr(user_vectors) @ self.movie_aug_t[:factors], dtype=np.float32)
         out += np.asarray(user_bias, np.float32).reshape(-1, 1) * self.movie_aug_t[factors]
         out += self.movie_aug_t[factors + 1]
         return out
@@ -377,6 +380,8 @@ SPARSE_DENSITY = 0.1
 
 def _mostly_zeros(user_vectors: np.ndarray) -> bool:
     """Whether long user rows (``ease``'s ``W``) have under ``SPARSE_DENSITY`` non-zeros."""
+    if issparse(user_vectors):
+        return True
     if user_vectors.ndim != 2 or user_vectors.shape[1] < SPARSE_MIN_FACTORS:
         return False
     return bool(np.count_nonzero(user_vectors) < SPARSE_DENSITY * user_vectors.size)

@@ -25,6 +25,7 @@ import movierec
 from movierec.checks import plain
 from movierec.errors import MovierecError, UnknownIdError
 from movierec.ids import IdKind, parse_id
+from movierec.measure import release_freed_memory
 from movierec.recommend.fallback import PopularSource, fallback_reason, popular_fallback
 from movierec.recommend.feedback import recommend_with_feedback
 from movierec.service import schemas as s
@@ -313,6 +314,7 @@ class ServiceState:
                     lambda: recommend_with_feedback(
                         self.recommender,  # type: ignore[arg-type]
                         user, [(movie, self.low, 0)], 10))
+        release_freed_memory()  # the warm-up's scratch arrays
         return seconds
 
 
@@ -351,7 +353,12 @@ def load(source: Any) -> ServiceState:
         raise TypeError(f"create_app needs a run directory or a Recommender, not {source!r}")
     if run is None:
         return ServiceState(recommender)
-    return ServiceState(recommender, run.info, run_id=run.run_id, store_seq=run.store_seq)
+    state = ServiceState(recommender, run.info, run_id=run.run_id, store_seq=run.store_seq)
+    # The recommender holds numpy copies of the weights: the Keras model (its variables,
+    # the arrays read from the .keras file) goes with ``run``, and the freed heap goes back.
+    del run
+    release_freed_memory()
+    return state
 
 
 def _movie_lookup(movies: pd.DataFrame) -> dict[Any, dict[str, Any]]:
