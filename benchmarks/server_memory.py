@@ -9,7 +9,7 @@ resident memory (``VmRSS``) and its peak (``VmHWM``, the load included) are read
 service (Python, numpy, pandas, JAX and Keras): what every server pays before its model.
 
 Which packages are installed changes the figures: Keras imports scikit-learn when it is
-there (about 60 MB); movierec does not need it, only its tests do. So the table says
+there (30-45 MiB more); movierec does not need it, only its tests do. So the table says
 whether scikit-learn was importable. Measure the figures a user serving gets in an
 environment with movierec's own dependencies (``pip install .``, plus httpx for this
 script's client)::
