@@ -52,6 +52,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from movierec.models.embedding import row_sum
+
 __all__ = ["SparseAdagrad", "block_size", "sparse_updates_supported", "use_sparse_updates"]
 
 
@@ -107,7 +109,10 @@ def _accumulator_shape(shape) -> tuple[int, ...]:
 
 def _row_mean_square(gradient):
     square = ops.square(gradient)
-    return ops.mean(square, axis=-1, keepdims=True) if len(gradient.shape) == 2 else square
+    if len(gradient.shape) != 2:
+        return square
+    # a product with ones, not ops.mean(axis=-1): faster on XLA's CPU backend (row_sum)
+    return ops.divide(row_sum(square), float(gradient.shape[-1]))
 
 
 def _clean(path: str) -> str:
