@@ -5,8 +5,13 @@ The reference is the textbook SGD loop (Funk / Surprise's SVD): for each trainin
 a shuffled order, ``e = r - (mu + b_u + b_i + p_u . q_i)``, then each bias and factor steps
 along ``e`` with an L2 pull; 50 factors, float32. One thread, and all threads (Hogwild:
 ``numba.prange`` over blocks of the shuffled order, updates unsynchronised). Reported per
-row: steady ratings/s (median epoch after the first, which compiles), the ratio of the fast
-path to each, and the validation RMSE each reaches after the same number of epochs.
+row: steady ratings/s (median epoch after the first, which compiles; for the fast path the
+figure ``train`` prints and records, ``steady_ratings_per_second``), the ratio of the fast
+path's to each row's, and the RMSE on the tutorial split's held-out part after the same
+number of epochs (the fast preset's). A second fast-path row runs one step per compiled
+call, as movierec did before issue 24, for the gain of the blocks of steps
+(:mod:`movierec.models.sparse`); then where a step's time goes
+(:mod:`benchmarks.step_profile`). Results: ``benchmarks/results/compiled-sgd.md``.
 
 Usage (numba is the ``bench`` extra's, like Surprise)::
 
