@@ -8,6 +8,8 @@ ratings per step, as milliseconds per step:
 * ``fit_one_step_per_call``: ``model.fit`` with one step per compiled call (movierec before
   issue 24): per step, Keras slices the batch on the host, moves it to the device, calls the
   compiled step and runs its callbacks;
+* ``fit_keras_steps_per_execution_8``: Keras' own ``steps_per_execution=8``, one step per
+  compiled call still, with ``fit``'s loop and callbacks once per 8 steps;
 * ``fit_blocks``: ``model.fit`` handing the step blocks of up to
   :data:`movierec.training.keras_fit.STEPS_PER_CALL` steps, scanned inside one call (today);
 * ``jit_one_step_per_call`` / ``jit_scan_epoch``: the compiled step with no Keras around it,
@@ -33,6 +35,9 @@ from movierec.models.sparse import SparseAdagrad, block_size, use_sparse_updates
 from movierec.training.keras_fit import STEPS_PER_CALL
 
 REPEATS = 7
+KERAS_STEPS_PER_EXECUTION = 8
+"""Keras' own route to several steps per call (``compile(steps_per_execution=...)``): its JAX
+trainer runs that many steps per iteration of ``fit``'s loop, one compiled call each."""
 
 
 def _median_ms(run, repeats: int = REPEATS) -> float:
@@ -48,13 +53,14 @@ def _median_ms(run, repeats: int = REPEATS) -> float:
 
 
 def _model(n_users: int, n_movies: int, factors: int, learning_rate: float, l2: float,
-           batch_size: int | None):
+           batch_size: int | None, steps_per_execution: int = 1):
     import keras
 
     keras.utils.set_random_seed(0)
     model = build_model("dot-bias", n_users, n_movies, factors=factors, l2=0.0,
                         rating_range=(0.5, 5.0), seed=0)
-    model.compile(optimizer=SparseAdagrad(learning_rate), loss="mse")
+    model.compile(optimizer=SparseAdagrad(learning_rate), loss="mse",
+                  steps_per_execution=steps_per_execution)
     use_sparse_updates(model, l2=l2, batch_size=batch_size)
     return model
 
@@ -92,6 +98,10 @@ def profile(pairs: np.ndarray, ratings: np.ndarray, n_users: int, n_movies: int,
                             "steps_per_call": STEPS_PER_CALL}
     plain = _model(n_users, n_movies, factors, learning_rate, l2, None)
     rows["fit_one_step_per_call"] = _fit_ms_per_epoch(plain, pairs, ratings, batch_size) / steps
+    keras_loop = _model(n_users, n_movies, factors, learning_rate, l2, None,
+                        steps_per_execution=KERAS_STEPS_PER_EXECUTION)
+    rows[f"fit_keras_steps_per_execution_{KERAS_STEPS_PER_EXECUTION}"] = _fit_ms_per_epoch(
+        keras_loop, pairs, ratings, batch_size) / steps
     blocks = _model(n_users, n_movies, factors, learning_rate, l2, batch_size)
     rows["fit_blocks"] = _fit_ms_per_epoch(
         blocks, pairs, ratings, block_size(batch_size, STEPS_PER_CALL, n)) / steps
