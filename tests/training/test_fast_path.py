@@ -115,6 +115,26 @@ def test_fast_path_is_deterministic_and_records_its_steady_speed(data):
         3 * -(-len(train_y) // 32))
 
 
+def test_fit_in_blocks_matches_fit_one_step_per_call(data, monkeypatch):
+    """``fit``'s blocks of steps (keras_fit.STEPS_PER_CALL) train what one step per call
+    trains: the same validation RMSE after every epoch, the same final weights."""
+    from movierec.training import keras_fit
+
+    train_pairs, train_y, test_pairs, test_y, n_users, n_movies = data
+    config = TrainConfig(model="dot-bias", optimizer="sparse-adagrad", batch_size=48,
+                         learning_rate=0.05, l2=0.01, bias_l2=0.001, epochs=3, seed=2)
+    runs = []
+    for steps in (1, keras_fit.STEPS_PER_CALL):
+        monkeypatch.setattr(keras_fit, "STEPS_PER_CALL", steps)
+        runs.append(fit(config, train_pairs, train_y, test_pairs, test_y, n_users=n_users,
+                        n_movies=n_movies, rating_range=RANGE, verbose=0))
+    plain, blocks = runs
+    np.testing.assert_allclose([r["val_rmse"] for r in blocks.history],
+                               [r["val_rmse"] for r in plain.history], rtol=1e-5)
+    for a, b in zip(plain.model.get_weights(), blocks.model.get_weights(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["dot-bias", "mlp", "recommender-net"])
 def test_sparse_training_learns(name, data):
     train_pairs, train_y, test_pairs, test_y, n_users, n_movies = data
