@@ -9,7 +9,7 @@ row: steady ratings/s (median epoch after the first, which compiles; for the fas
 figure ``train`` prints and records, ``steady_ratings_per_second``), the ratio of the fast
 path's to each row's, and the RMSE on the tutorial split's held-out part after the same
 number of epochs (the fast preset's). A second fast-path row runs one step per compiled
-call, as movierec did before issue 24, for the gain of the blocks of steps
+call (as movierec did before issue 24), for the gain of the blocks of steps
 (:mod:`movierec.models.sparse`); then where a step's time goes
 (:mod:`benchmarks.step_profile`). Results: ``benchmarks/results/compiled-sgd.md``.
 
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     every = compiled_loop(encoded, epochs, threads=threads)
     rows = [(f"movierec --preset fast (dot-bias), {keras_fit.STEPS_PER_CALL} steps per call",
              fast),
-            ("movierec --preset fast, 1 step per call (before issue 24)", before),
+            ("movierec --preset fast, 1 step per call (no blocks)", before),
             ("numba SGD, 1 thread", one),
             (f"numba SGD, {threads} threads (Hogwild)", every)]
     print(f"latest-small, tutorial split, {epochs} epochs each; steady = median epoch after "
@@ -169,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         out["profile_ms_per_step"] = profile
         print(f"where a step of {profile['batch_size']:,} ratings goes (ms per step):")
         for key, value in profile.items():
-            if key.startswith(("fit_", "jit_", "stage_")):
-                print(f"  {key:34s} {value:8.3f}")
+            if key.startswith(("fit_", "jit_", "op_")) and key != "op_top":
+                print(f"  {key:40s} {value:8.3f}")
+        print("  costliest operations: " + ", ".join(f"{name} {ms:.3f}"
+                                                      for name, ms in profile["op_top"]))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(out, handle, indent=2)

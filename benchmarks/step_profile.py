@@ -15,11 +15,17 @@ ratings per step, as milliseconds per step:
 * ``jit_one_step_per_call`` / ``jit_scan_epoch``: the compiled step with no Keras around it,
   on batches already on the device, one call per step or the whole epoch in one call.
 
-Inside the step, a replica in plain JAX with the step's own gathers and scatter-adds, cut
-after each stage (``stage_*``, cumulative): the four row gathers (user and movie factors
-and biases); then the prediction, loss and row gradients; then the four accumulator
-scatter-adds and the gathers of their new values; then the four table scatter-adds (the
-whole step). Each stage's cost is its difference from the one before.
+Inside the step (``op_*``): the scanned epoch under JAX's profiler, in a fresh process with
+XLA's per-operation trace on (``--xla_cpu_enable_xprof_traceme``), each compiled operation's
+time summed by kind: row gathers (``gather`` in XLA's name for it, user and movie factor and
+bias rows and the accumulators' new values), scatter-adds (tables and accumulators), the
+row sums (``dot``: the factor dot product, the squared norms and mean squares), and the
+elementwise fusions (loss, gradients, the Adagrad update); ``op_top`` lists the costliest
+single operations. Random (user, movie) pairs with the data's table sizes: a step's cost
+does not depend on the values.
+
+Usage: ``python -m benchmarks.step_profile --trace`` (one JSON line; ``benchmarks.
+compiled_sgd`` runs it).
 """
 
 from __future__ import annotations
@@ -136,68 +142,108 @@ def profile(pairs: np.ndarray, ratings: np.ndarray, n_users: int, n_movies: int,
         return holder["state"]
 
     rows["jit_scan_epoch"] = _median_ms(one_call) / steps
-    stages = _stages(x, y, n_users, n_movies, factors, learning_rate, l2)
-    rows.update({f"stage_{name}": ms / steps for name, ms in stages.items()})
+    rows.update(traced_in_subprocess(n_users, n_movies, batch_size, steps))
     return {key: round(value, 4) if isinstance(value, float) else value
             for key, value in rows.items()}
 
 
-STAGES = ("gathers", "loss_and_gradients", "accumulators", "table_scatters")
+KINDS = ("gather", "scatter", "dot")
 
 
-def _stages(x, y, n_users: int, n_movies: int, factors: int, learning_rate: float,
-            l2: float) -> dict[str, float]:
-    """The replica's epoch in one call, cut after each stage: milliseconds per epoch."""
+def traced_in_subprocess(n_users: int, n_movies: int, batch_size: int, steps: int
+                         ) -> dict[str, Any]:
+    """:func:`traced_ops` in a fresh process with XLA's per-operation trace on."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_enable_xprof_traceme=true".strip()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.step_profile", "--trace", "--users", str(n_users),
+         "--movies", str(n_movies), "--batch-size", str(batch_size), "--steps", str(steps)],
+        capture_output=True, text=True, check=False, env={**os.environ, "XLA_FLAGS": flags},
+        cwd=Path(__file__).resolve().parents[1])
+    if done.returncode != 0:
+        raise RuntimeError(f"the traced step failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def traced_ops(n_users: int, n_movies: int, batch_size: int, steps: int,
+               factors: int = 50, repeats: int = 5) -> dict[str, Any]:
+    """Milliseconds per step of each kind of compiled operation in the scanned epoch."""
+    import collections
+    import gzip
+    import json
+    import tempfile
+    from pathlib import Path
+
     import jax
     import jax.numpy as jnp
 
     rng = np.random.default_rng(0)
-    tables = [jnp.asarray(rng.normal(0, 0.1, (n, f)), jnp.float32)
-              for n, f in ((n_users, factors), (n_movies, factors), (n_users, 1),
-                           (n_movies, 1))]
-    accumulators = [jnp.zeros((len(t), 1), jnp.float32) for t in tables]
-    batch = x.shape[1]
+    n = steps * batch_size
+    pairs = np.stack([rng.integers(0, n_users, n), rng.integers(0, n_movies, n)], axis=1)
+    ratings = rng.choice(np.arange(1, 11) / 2, n).astype(np.float32)
+    model = _model(n_users, n_movies, factors, 0.03, 0.05, None)
+    state = tuple([v.value for v in variables] for variables in (
+        model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+        model.metrics_variables))
+    x = jnp.asarray(pairs.astype(np.int32).reshape(steps, batch_size, 2))
+    y = jnp.asarray(ratings.reshape(steps, batch_size))
 
-    def step(stage: int):
-        def body(carry, data):
-            (tables, accumulators), (pairs, ratings) = carry, data
-            index = [pairs[:, 0], pairs[:, 1], pairs[:, 0], pairs[:, 1]]
-            rows = [t[i] for t, i in zip(tables, index, strict=True)]
-            if stage == 0:
-                return (tables, [a + jnp.sum(r) for a, r in zip(accumulators, rows,
-                                                                strict=True)]), None
+    def epoch(state, x, y):
+        def body(carry, batch):
+            _, carry = model.train_step(carry, batch)
+            return tuple(list(part) for part in carry), None
+        return jax.lax.scan(body, state, (x, y))[0]
 
-            def loss(rows):
-                p, q, bu, bi = rows
-                predicted = 0.5 + 4.5 * jax.nn.sigmoid(jnp.sum(p * q, 1) + bu[:, 0] + bi[:, 0])
-                return jnp.mean((predicted - ratings) ** 2
-                                + l2 * (jnp.sum(p * p, 1) + jnp.sum(q * q, 1)))
+    scanned = jax.jit(epoch, donate_argnums=0)
+    state = jax.block_until_ready(scanned(state, x, y))
+    with tempfile.TemporaryDirectory() as folder:
+        jax.profiler.start_trace(folder, create_perfetto_trace=True)
+        for _ in range(repeats):
+            state = scanned(state, x, y)
+        jax.block_until_ready(state)
+        jax.profiler.stop_trace()
+        trace = next(Path(folder).rglob("*.trace.json.gz"))
+        events = json.loads(gzip.decompress(trace.read_bytes()))
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    per_op: collections.Counter[str] = collections.Counter()
+    for event in events:
+        if event.get("ph") == "X" and event.get("tid") is not None:
+            per_op[event["name"]] += event.get("dur", 0)
+    whole = per_op.get("ThunkExecutor::Execute", 0)
+    ops = {name: us for name, us in per_op.items()
+           if not name.startswith(("$", "ThunkExecutor", "PjitFunction", "Common", "Handle",
+                                   "end:", "while"))}
+    scale = 1000 * repeats * steps  # microseconds over the run -> milliseconds per step
+    out: dict[str, Any] = {"op_total": whole / scale}
+    for kind in KINDS:
+        out[f"op_{kind}"] = sum(us for name, us in ops.items() if kind in name) / scale
+    out["op_elementwise_and_rest"] = sum(
+        us for name, us in ops.items() if not any(kind in name for kind in KINDS)) / scale
+    out["op_top"] = [[name, round(us / scale, 4)] for name, us in
+                     sorted(ops.items(), key=lambda item: -item[1])[:8]]
+    return {key: round(value, 4) if isinstance(value, float) else value
+            for key, value in out.items()}
 
-            grads = [g * batch for g in jax.grad(loss)(rows)]
-            if stage == 1:
-                return (tables, [a + jnp.sum(g) for a, g in zip(accumulators, grads,
-                                                                strict=True)]), None
-            accumulators = [a.at[i].add(jnp.mean(g * g, -1, keepdims=True))
-                            for a, i, g in zip(accumulators, index, grads, strict=True)]
-            now = [a[i] for a, i in zip(accumulators, index, strict=True)]
-            if stage == 2:
-                return (tables, [a + jnp.sum(s) for a, s in zip(accumulators, now,
-                                                                strict=True)]), None
-            tables = [t.at[i].add(-learning_rate * g / jnp.sqrt(s + 1e-8))
-                      for t, i, g, s in zip(tables, index, grads, now, strict=True)]
-            return (tables, accumulators), None
-        return body
 
-    out = {}
-    for stage, name in enumerate(STAGES):
-        run = jax.jit(lambda carry, x, y, stage=stage: jax.lax.scan(step(stage), carry,
-                                                                      (x, y))[0],
-                      donate_argnums=0)
-        holder = {"carry": jax.tree.map(jnp.copy, (tables, accumulators))}
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
 
-        def once(run=run, holder=holder):
-            holder["carry"] = run(holder["carry"], x, y)
-            return holder["carry"]
+    parser = argparse.ArgumentParser(description="The traced step's operations by kind.")
+    parser.add_argument("--trace", action="store_true", required=True)
+    parser.add_argument("--users", type=int, default=610)
+    parser.add_argument("--movies", type=int, default=9_724)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--steps", type=int, default=22)
+    args = parser.parse_args(argv)
+    print(json.dumps(traced_ops(args.users, args.movies, args.batch_size, args.steps)))
+    return 0
 
-        out[name] = _median_ms(once)
-    return out
+
+if __name__ == "__main__":
+    raise SystemExit(main())
