@@ -5,8 +5,13 @@ The reference is the textbook SGD loop (Funk / Surprise's SVD): for each trainin
 a shuffled order, ``e = r - (mu + b_u + b_i + p_u . q_i)``, then each bias and factor steps
 along ``e`` with an L2 pull; 50 factors, float32. One thread, and all threads (Hogwild:
 ``numba.prange`` over blocks of the shuffled order, updates unsynchronised). Reported per
-row: steady ratings/s (median epoch after the first, which compiles), the ratio of the fast
-path to each, and the validation RMSE each reaches after the same number of epochs.
+row: steady ratings/s (median epoch after the first, which compiles; for the fast path the
+figure ``train`` prints and records, ``steady_ratings_per_second``), the ratio of the fast
+path's to each row's, and the RMSE on the tutorial split's held-out part after the same
+number of epochs (the fast preset's). A second fast-path row runs one step per compiled
+call (as movierec did before issue 24), for the gain of the blocks of steps
+(:mod:`movierec.models.sparse`); then where a step's time goes
+(:mod:`benchmarks.step_profile`). Results: ``benchmarks/results/compiled-sgd.md``.
 
 Usage (numba is the ``bench`` extra's, like Surprise)::
 
@@ -25,9 +30,10 @@ import time
 
 import numpy as np
 
-from benchmarks.common import latest_small, machine_info, steady_ratings_per_second
+from benchmarks import step_profile
+from benchmarks.common import latest_small, machine_info
 from movierec.presets import resolve_preset
-from movierec.training import TrainConfig
+from movierec.training import TrainConfig, keras_fit
 
 try:
     import numba
@@ -111,32 +117,65 @@ def compiled_loop(encoded, epochs: int, *, threads: int, factors: int = 50,
             "first_epoch_s": round(seconds[0], 2), "steady_epoch_s": round(steady, 4)}
 
 
+def fast_path(bench, steps_per_call: int) -> dict:
+    """``--preset fast`` (dot-bias) with ``steps_per_call`` steps per compiled call: the
+    steady ratings/s exactly as ``train`` prints and records it (metrics.json)."""
+    previous = keras_fit.STEPS_PER_CALL
+    keras_fit.STEPS_PER_CALL = steps_per_call
+    try:
+        config = resolve_preset("fast", "latest-small", "dot-bias", TrainConfig(seed=0))
+        result = bench.encoded.fit(config, verbose=0)
+    finally:
+        keras_fit.STEPS_PER_CALL = previous
+    return {"ratings_per_second": result.metrics["steady_ratings_per_second"],
+            "rmse": result.metrics["rmse"], "epochs": result.metrics["epochs_run"],
+            "compile_seconds": round(result.metrics["compile_seconds"], 2),
+            "batch_size": config.batch_size}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", default=None, help="also write the rows to this file")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="skip the step-time breakdown (benchmarks.step_profile)")
     args = parser.parse_args(argv)
     bench = latest_small(args.data_dir)
     encoded = bench.encoded
-    config = resolve_preset("fast", "latest-small", "dot-bias", TrainConfig(seed=0))
-    result = bench.encoded.fit(config, verbose=0)
-    fast = {"ratings_per_second": steady_ratings_per_second(result),
-            "rmse": result.metrics["rmse"], "epochs": result.metrics["epochs_run"]}
+    fast = fast_path(bench, keras_fit.STEPS_PER_CALL)
+    before = fast_path(bench, 1)
     epochs = fast["epochs"]
+    threads = len(os.sched_getaffinity(0))
     one = compiled_loop(encoded, epochs, threads=1)
-    every = compiled_loop(encoded, epochs, threads=os.cpu_count() or 1)
-    rows = [("movierec --preset fast (dot-bias)", fast), ("numba SGD, 1 thread", one),
-            (f"numba SGD, {os.cpu_count()} threads (Hogwild)", every)]
+    every = compiled_loop(encoded, epochs, threads=threads)
+    rows = [(f"movierec --preset fast (dot-bias), {keras_fit.STEPS_PER_CALL} steps per call",
+             fast),
+            ("movierec --preset fast, 1 step per call (no blocks)", before),
+            ("numba SGD, 1 thread", one),
+            (f"numba SGD, {threads} threads (Hogwild)", every)]
     print(f"latest-small, tutorial split, {epochs} epochs each; steady = median epoch after "
-          "the first")
-    print(f"{'':44s} {'ratings/s':>12s} {'RMSE':>7s} {'fast path / this':>17s}")
+          "the first; ratio = the fast path's ratings/s over this row's")
+    print(f"{'':58s} {'ratings/s':>12s} {'RMSE':>7s} {'ratio':>6s}")
     for name, row in rows:
-        ratio = fast["ratings_per_second"] / row["ratings_per_second"]
-        print(f"{name:44s} {row['ratings_per_second']:12,.0f} {row['rmse']:7.4f} "
-              f"{ratio:17.2f}")
+        row["fast_path_ratio"] = fast["ratings_per_second"] / row["ratings_per_second"]
+        print(f"{name:58s} {row['ratings_per_second']:12,.0f} {row['rmse']:7.4f} "
+              f"{row['fast_path_ratio']:6.2f}")
+    out: dict = {"rows": dict(rows), "machine": machine_info(),
+                 "xla_flags": os.environ.get("XLA_FLAGS", "")}
+    if not args.no_profile:
+        profile = step_profile.profile(
+            encoded.train_pairs, encoded.train_ratings, len(encoded.encoders.users),
+            len(encoded.encoders.movies), batch_size=fast["batch_size"])
+        out["profile_ms_per_step"] = profile
+        print(f"where a step of {profile['batch_size']:,} ratings goes (ms per step):")
+        for key, value in profile.items():
+            if key.startswith(("fit_", "jit_", "op_")) and key != "op_top":
+                print(f"  {key:40s} {value:8.3f}")
+        print("  costliest operations: " + ", ".join(f"{name} {ms:.3f}"
+                                                      for name, ms in profile["op_top"]))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump({"rows": dict(rows), "machine": machine_info()}, out, indent=2)
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(out, handle, indent=2)
     return 0
 
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from movierec.presets import resolve_preset
 from movierec.synthetic import RATING_SCALE, generate
-from movierec.training import fit
+from movierec.training import fit, keras_fit
 
 VALIDATION = 0.01  # held out and scored each epoch; small, so that scoring stays cheap
 
@@ -74,6 +74,7 @@ def one_size(n_ratings: int, epochs: int, seed: int = 0) -> dict[str, Any]:
         "peak_rss_mib": round(result.metrics["peak_rss_mib"]),
         "val_rmse": round(result.metrics["rmse"], 4),
         "parameters": result.metrics["parameters"],
+        "steps_per_call": keras_fit.STEPS_PER_CALL,
     }
     return row
 
@@ -269,7 +270,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--export", type=Path, default=None,
                         help="a run directory: time the all-users export in parts")
     parser.add_argument("--part-shard", default="0/1")
+    parser.add_argument("--steps-per-call", type=int, default=None,
+                        help="sparse steps per compiled call (default: movierec's, "
+                             "keras_fit.STEPS_PER_CALL; 1: as before issue 24)")
     args = parser.parse_args(argv)
+    if args.steps_per_call is not None:
+        keras_fit.STEPS_PER_CALL = args.steps_per_call
     if args.distribution:
         print(json.dumps(one_distributed(args.size, args.epochs, args.distribution)),
               flush=True)

@@ -10,7 +10,12 @@ from helpers import synthetic_pair_split
 from movierec import metrics
 from movierec.errors import MovierecError
 from movierec.models import BlendModel, build_model, predict_ratings
-from movierec.models.sparse import SparseAdagrad, sparse_updates_supported, use_sparse_updates
+from movierec.models.sparse import (
+    SparseAdagrad,
+    block_size,
+    sparse_updates_supported,
+    use_sparse_updates,
+)
 from movierec.training import TrainConfig, fit
 
 pytestmark = pytest.mark.skipif(not sparse_updates_supported(),
@@ -55,6 +60,79 @@ def test_one_sparse_step_matches_row_wise_adagrad_by_hand():
                                rtol=1e-4, atol=1e-6)
     # Rows the batch did not touch are exactly as they were.
     np.testing.assert_array_equal(_np(model.user_embedding.embeddings)[[1, 3]], users0[[1, 3]])
+
+
+def _trained_weights(name: str, pairs, y, fit_batch: int, steps_of: int | None,
+                     epochs: int = 2, weighted: bool = False) -> list[np.ndarray]:
+    keras.utils.set_random_seed(3)
+    model = build_model(name, 80, 50, factors=4, l2=0.0, rating_range=RANGE, seed=3)
+    model.compile(optimizer=SparseAdagrad(0.05), loss="mse")
+    use_sparse_updates(model, l2=0.01, bias_l2=0.001, batch_size=steps_of)
+    weight = np.linspace(0.5, 1.5, len(y)).astype(np.float32) if weighted else None
+    model.fit(pairs, y, sample_weight=weight, batch_size=fit_batch, epochs=epochs,
+              shuffle=True, verbose=0)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations.value)) == epochs * (
+        -(-len(y) // (steps_of or fit_batch)))
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+@pytest.mark.parametrize(("name", "weighted"), [("dot-bias", False), ("dot-bias", True),
+                                                ("mlp", False)])
+def test_block_of_steps_in_one_call_matches_the_plain_steps(name, weighted, data):
+    """A ``fit`` batch of k x 64 ratings, scanned as k steps of 64 (the last block shorter,
+    its last step too), trains the same weights as ``fit`` with 64 ratings per step."""
+    pairs, y = data[0], data[1]
+    assert len(y) % 64 and len(y) % (3 * 64)  # the last block and its last step are short
+    plain = _trained_weights(name, pairs, y, 64, None, weighted=weighted)
+    blocks = _trained_weights(name, pairs, y, 3 * 64, 64, weighted=weighted)
+    for a, b in zip(plain, blocks, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    # and a different step size trains different weights: the blocks do run 64 at a time
+    other = _trained_weights(name, pairs, y, 3 * 64, 3 * 64, weighted=weighted)
+    assert not all(np.allclose(a, b, atol=1e-4) for a, b in zip(plain, other, strict=True))
+
+
+def test_block_size_is_a_multiple_of_the_step_within_the_data():
+    assert block_size(4096, 64, 10_000_000) == 64 * 4096
+    assert block_size(4096, 64, 9_000) == 3 * 4096  # no larger than the data needs
+    assert block_size(4096, 64, 10) == 4096
+    with pytest.raises(ValueError, match="positive"):
+        block_size(4096, 0, 10)
+
+
+def test_fast_path_is_deterministic_and_records_its_steady_speed(data):
+    """Same seed, same metrics (on CPU), through ``fit``'s blocks of steps."""
+    train_pairs, train_y, test_pairs, test_y, n_users, n_movies = data
+    config = TrainConfig(model="dot-bias", optimizer="sparse-adagrad", batch_size=32,
+                         learning_rate=0.05, l2=0.01, epochs=3, seed=5)
+    runs = [fit(config, train_pairs, train_y, test_pairs, test_y, n_users=n_users,
+                n_movies=n_movies, rating_range=RANGE, verbose=0) for _ in range(2)]
+    first, second = (r.metrics for r in runs)
+    assert first["rmse"] == second["rmse"]
+    assert [r["val_rmse"] for r in runs[0].history] == [r["val_rmse"] for r in runs[1].history]
+    assert first["steady_ratings_per_second"] > 0
+    assert int(keras.ops.convert_to_numpy(runs[0].model.optimizer.iterations.value)) == (
+        3 * -(-len(train_y) // 32))
+
+
+def test_fit_in_blocks_matches_fit_one_step_per_call(data, monkeypatch):
+    """``fit``'s blocks of steps (keras_fit.STEPS_PER_CALL) train what one step per call
+    trains: the same validation RMSE after every epoch, the same final weights."""
+    from movierec.training import keras_fit
+
+    train_pairs, train_y, test_pairs, test_y, n_users, n_movies = data
+    config = TrainConfig(model="dot-bias", optimizer="sparse-adagrad", batch_size=48,
+                         learning_rate=0.05, l2=0.01, bias_l2=0.001, epochs=3, seed=2)
+    runs = []
+    for steps in (1, keras_fit.STEPS_PER_CALL):
+        monkeypatch.setattr(keras_fit, "STEPS_PER_CALL", steps)
+        runs.append(fit(config, train_pairs, train_y, test_pairs, test_y, n_users=n_users,
+                        n_movies=n_movies, rating_range=RANGE, verbose=0))
+    plain, blocks = runs
+    np.testing.assert_allclose([r["val_rmse"] for r in blocks.history],
+                               [r["val_rmse"] for r in plain.history], rtol=1e-5)
+    for a, b in zip(plain.model.get_weights(), blocks.model.get_weights(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["dot-bias", "mlp", "recommender-net"])

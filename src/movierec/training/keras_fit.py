@@ -20,11 +20,20 @@ from movierec import metrics
 from movierec.errors import MovierecError
 from movierec.measure import measure
 from movierec.models import build_model, model_spec, predict_ratings, training_targets
-from movierec.models.sparse import SparseAdagrad, sparse_updates_supported, use_sparse_updates
+from movierec.models.sparse import (
+    SparseAdagrad,
+    block_size,
+    sparse_updates_supported,
+    use_sparse_updates,
+)
 from movierec.training import distribute
 from movierec.training.config import TrainConfig, TrainResult
 
-__all__ = ["fit_keras"]
+__all__ = ["STEPS_PER_CALL", "fit_keras"]
+
+STEPS_PER_CALL = 64
+"""Sparse-Adagrad steps per compiled call on one process (:func:`movierec.models.sparse.
+use_sparse_updates`): Keras' per-step overhead is paid once per this many steps."""
 
 
 class _RatingMetrics(keras.callbacks.Callback):
@@ -140,7 +149,8 @@ def fit_keras(
         )
         if sparse:
             model.compile(optimizer=SparseAdagrad(config.learning_rate), loss=spec.loss)
-            use_sparse_updates(model, l2=config.l2, bias_l2=config.bias_l2)
+            use_sparse_updates(model, l2=config.l2, bias_l2=config.bias_l2,
+                               batch_size=None if distributed else config.batch_size)
         else:
             model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                           loss=spec.loss)
@@ -182,7 +192,9 @@ def fit_keras(
                 y,
                 validation_data=keras_val if validate and n_val_keras else None,
                 # a process feeds its share of the global batch
-                batch_size=config.batch_size // processes,
+                batch_size=(block_size(config.batch_size, STEPS_PER_CALL, len(x))
+                            if sparse and not distributed else config.batch_size // processes),
+                validation_batch_size=config.batch_size // processes,
                 epochs=config.epochs,
                 shuffle=True,
                 callbacks=callbacks,
