@@ -258,11 +258,11 @@ def sparse_item_weights(values: np.ndarray, rows: np.ndarray, height: int) -> cs
     of ``W`` times ``B`` touches only the rows of the movies they rated
     (``result.T`` is that CSR ``B``, no copy). No dense ``B`` is built."""
     k, n_movies = values.shape
-    by_movie = csr_matrix((np.ascontiguousarray(values.T, np.float32).reshape(-1),
-                           np.ascontiguousarray(rows.T, np.int32).reshape(-1),
-                           np.arange(0, k * n_movies + 1, k, dtype=np.int64)),
-                          shape=(n_movies, height))
-    by_row = by_movie.T.tocsr()  # B (height, n_movies); by_movie is freed on return
+    by_column = csc_matrix((np.ascontiguousarray(values.T, np.float32).reshape(-1),
+                            np.ascontiguousarray(rows.T, np.int32).reshape(-1),
+                            np.arange(0, k * n_movies + 1, k, dtype=np.int64)),
+                           shape=(height, n_movies))  # B, as the tables hold it
+    by_row = by_column.tocsr()  # the one copy kept; by_column is freed on return
     by_row.sort_indices()
     return by_row.T
 

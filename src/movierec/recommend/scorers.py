@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy.sparse import csr_matrix, diags, issparse
+from scipy.sparse import csr_matrix, issparse
 from scipy.sparse import hstack as sparse_hstack
 
 from movierec.recommend.cold_start import UserPrior, fold_in_embedding, fold_in_mlp
@@ -111,8 +111,8 @@ class FactorScorer:
             if issparse(vectors):
                 rows = csr_matrix(vectors, dtype=np.float32)
                 norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).reshape(-1))
-                self._movie_unit = csr_matrix(
-                    diags(1.0 / np.where(norms > 0, norms, 1.0)).astype(np.float32) @ rows)
+                scale = (1.0 / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+                self._movie_unit = csr_matrix(rows.multiply(scale[:, None]))
             else:
                 norms = np.linalg.norm(vectors, axis=1, keepdims=True)
                 self._movie_unit = (vectors / np.where(norms > 0, norms, 1.0)).astype(
@@ -189,10 +189,9 @@ class BlendScorer:
         """The members' unit vectors side by side, over sqrt(members): the cosine of two
         rows is the mean of the members' cosines."""
         if self._movie_unit is None:
-            stacked = sparse_hstack([csr_matrix(m.movie_unit()) for m in self.members],
-                                    format="csr") \
-                if any(issparse(m.movie_unit()) for m in self.members) \
-                else np.hstack([m.movie_unit() for m in self.members])
+            units = [m.movie_unit() for m in self.members]
+            stacked = (sparse_hstack(units, format="csr") if any(map(issparse, units))
+                       else np.hstack(units))
             self._movie_unit = (stacked / math.sqrt(len(self.members))).astype(np.float32)
         return self._movie_unit
 
