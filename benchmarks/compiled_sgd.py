@@ -8,14 +8,16 @@ along ``e`` with an L2 pull; 50 factors, float32. One thread, and all threads (H
 row: steady ratings/s (median epoch after the first, which compiles; for the fast path the
 figure ``train`` prints and records, ``steady_ratings_per_second``), the ratio of the fast
 path's to each row's, and the RMSE on the tutorial split's held-out part after the same
-number of epochs (the fast preset's). A second fast-path row runs one step per compiled
-call (as movierec did before issue 24), for the gain of the blocks of steps
-(:mod:`movierec.models.sparse`); then where a step's time goes
-(:mod:`benchmarks.step_profile`). Results: ``benchmarks/results/compiled-sgd.md``.
+number of epochs (the fast preset's). A second fast-path row traces the sparse step as
+``jax.numpy`` instead of the fused kernel (:mod:`movierec.models.fused`; as movierec did
+before it). ``--repeats`` runs the four rows that many times in turn (this VM's speed drifts
+by 2x within minutes, so each ratio is taken within one round) and reports every round
+and the median ratio; then where a step's time goes (:mod:`benchmarks.step_profile`).
+Results: ``benchmarks/results/compiled-sgd.md``.
 
-Usage (numba is the ``bench`` extra's, like Surprise)::
+Usage::
 
-    python -m benchmarks.compiled_sgd --data-dir ../shared/data
+    python -m benchmarks.compiled_sgd --data-dir ../shared/data --repeats 3
 
 Issue 24's target: the fast path at >= 0.6x the single-thread loop's ratings/s.
 """
@@ -28,17 +30,14 @@ import os
 import statistics
 import time
 
+import numba
 import numpy as np
 
 from benchmarks import step_profile
-from benchmarks.common import latest_small, machine_info
+from benchmarks.common import latest_small, machine_info, tuning_dataset
+from benchmarks.ranking_models import validation_of
 from movierec.presets import resolve_preset
 from movierec.training import TrainConfig, keras_fit
-
-try:
-    import numba
-except ImportError as error:  # pragma: no cover - an optional extra
-    raise SystemExit('benchmarks.compiled_sgd needs numba: pip install -e ".[bench]"') from error
 
 
 @numba.njit(fastmath=True, cache=False)
@@ -117,62 +116,105 @@ def compiled_loop(encoded, epochs: int, *, threads: int, factors: int = 50,
             "first_epoch_s": round(seconds[0], 2), "steady_epoch_s": round(steady, 4)}
 
 
-def fast_path(bench, steps_per_call: int) -> dict:
-    """``--preset fast`` (dot-bias) with ``steps_per_call`` steps per compiled call: the
-    steady ratings/s exactly as ``train`` prints and records it (metrics.json)."""
-    previous = keras_fit.STEPS_PER_CALL
-    keras_fit.STEPS_PER_CALL = steps_per_call
+def fast_path(bench, fused: bool | None) -> dict:
+    """``--preset fast`` (dot-bias), its sparse step fused (``None``: movierec's default) or
+    traced as ``jax.numpy`` (``False``): the steady ratings/s exactly as ``train`` prints and
+    records it (metrics.json)."""
+    previous = keras_fit.FUSED
+    keras_fit.FUSED = fused
     try:
         config = resolve_preset("fast", "latest-small", "dot-bias", TrainConfig(seed=0))
         result = bench.encoded.fit(config, verbose=0)
     finally:
-        keras_fit.STEPS_PER_CALL = previous
+        keras_fit.FUSED = previous
     return {"ratings_per_second": result.metrics["steady_ratings_per_second"],
             "rmse": result.metrics["rmse"], "epochs": result.metrics["epochs_run"],
             "compile_seconds": round(result.metrics["compile_seconds"], 2),
-            "batch_size": config.batch_size}
+            "batch_size": config.batch_size, "sparse_step": result.metrics["sparse_step"]}
+
+
+def validation_rmse(data_dir) -> list[dict]:
+    """Issue 24's accuracy check: the fast preset's dot-bias, fused and ``jax.numpy``, on a
+    validation split (10 %, seed 42) of each benchmark split's training part (latest-small's
+    tutorial split, ML-100K's ``u1.base``); no test rating is read."""
+    rows = []
+    for name in ("latest-small", "100k"):
+        data = validation_of(tuning_dataset(name, data_dir))
+        config = resolve_preset("fast", name, "dot-bias", TrainConfig(seed=0))
+        for fused in (None, False):
+            previous = keras_fit.FUSED
+            keras_fit.FUSED = fused
+            try:
+                result = data.fit(config, verbose=0)
+            finally:
+                keras_fit.FUSED = previous
+            rows.append({"dataset": name, "sparse_step": result.metrics["sparse_step"],
+                         "validation_rmse": result.metrics["rmse"]})
+    return rows
+
+
+def one_round(bench) -> list[tuple[str, dict]]:
+    """The four rows once, in turn, each ratio taken against this round's fast path."""
+    fast = fast_path(bench, None)
+    before = fast_path(bench, False)
+    epochs = fast["epochs"]
+    threads = len(os.sched_getaffinity(0))
+    rows = [(f"movierec --preset fast (dot-bias), {fast['sparse_step']} step", fast),
+            (f"movierec --preset fast, {before['sparse_step']} step (before the kernel)",
+             before),
+            ("numba SGD, 1 thread", compiled_loop(bench.encoded, epochs, threads=1)),
+            (f"numba SGD, {threads} threads (Hogwild)",
+             compiled_loop(bench.encoded, epochs, threads=threads))]
+    for _, row in rows:
+        row["fast_path_ratio"] = fast["ratings_per_second"] / row["ratings_per_second"]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", default=None, help="also write the rows to this file")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds of the four rows (default 3)")
+    parser.add_argument("--accuracy", action="store_true",
+                        help="also the validation RMSE of the fused and jax.numpy steps")
     parser.add_argument("--no-profile", action="store_true",
                         help="skip the step-time breakdown (benchmarks.step_profile)")
     args = parser.parse_args(argv)
     bench = latest_small(args.data_dir)
     encoded = bench.encoded
-    fast = fast_path(bench, keras_fit.STEPS_PER_CALL)
-    before = fast_path(bench, 1)
-    epochs = fast["epochs"]
-    threads = len(os.sched_getaffinity(0))
-    one = compiled_loop(encoded, epochs, threads=1)
-    every = compiled_loop(encoded, epochs, threads=threads)
-    rows = [(f"movierec --preset fast (dot-bias), {keras_fit.STEPS_PER_CALL} steps per call",
-             fast),
-            ("movierec --preset fast, 1 step per call (no blocks)", before),
-            ("numba SGD, 1 thread", one),
-            (f"numba SGD, {threads} threads (Hogwild)", every)]
+    rounds = [one_round(bench) for _ in range(max(1, args.repeats))]
+    epochs = rounds[0][0][1]["epochs"]
     print(f"latest-small, tutorial split, {epochs} epochs each; steady = median epoch after "
-          "the first; ratio = the fast path's ratings/s over this row's")
+          "the first; ratio = the fast path's ratings/s over this row's, within the round")
     print(f"{'':58s} {'ratings/s':>12s} {'RMSE':>7s} {'ratio':>6s}")
-    for name, row in rows:
-        row["fast_path_ratio"] = fast["ratings_per_second"] / row["ratings_per_second"]
-        print(f"{name:58s} {row['ratings_per_second']:12,.0f} {row['rmse']:7.4f} "
-              f"{row['fast_path_ratio']:6.2f}")
-    out: dict = {"rows": dict(rows), "machine": machine_info(),
-                 "xla_flags": os.environ.get("XLA_FLAGS", "")}
+    for k, rows in enumerate(rounds, 1):
+        print(f"round {k}")
+        for name, row in rows:
+            print(f"  {name:56s} {row['ratings_per_second']:12,.0f} {row['rmse']:7.4f} "
+                  f"{row['fast_path_ratio']:6.2f}")
+    medians = {name: statistics.median(r[i][1]["fast_path_ratio"] for r in rounds)
+               for i, (name, _) in enumerate(rounds[0])}
+    print("median ratio over the rounds: " + "; ".join(
+        f"{name}: {ratio:.2f}" for name, ratio in medians.items()))
+    out: dict = {"rounds": [dict(rows) for rows in rounds], "median_ratio": medians,
+                 "machine": machine_info(), "xla_flags": os.environ.get("XLA_FLAGS", "")}
+    if args.accuracy:
+        out["validation_rmse"] = validation_rmse(args.data_dir)
+        for row in out["validation_rmse"]:
+            print(f"validation RMSE, {row['dataset']}, {row['sparse_step']} step: "
+                  f"{row['validation_rmse']:.5f}")
     if not args.no_profile:
         profile = step_profile.profile(
             encoded.train_pairs, encoded.train_ratings, len(encoded.encoders.users),
-            len(encoded.encoders.movies), batch_size=fast["batch_size"])
+            len(encoded.encoders.movies), batch_size=rounds[0][0][1]["batch_size"])
         out["profile_ms_per_step"] = profile
         print(f"where a step of {profile['batch_size']:,} ratings goes (ms per step):")
         for key, value in profile.items():
             if key.startswith(("fit_", "jit_", "op_")) and key != "op_top":
                 print(f"  {key:40s} {value:8.3f}")
-        print("  costliest operations: " + ", ".join(f"{name} {ms:.3f}"
-                                                      for name, ms in profile["op_top"]))
+        print("  costliest operations of the jax.numpy step: " + ", ".join(
+            f"{name} {ms:.3f}" for name, ms in profile["op_top"]))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(out, handle, indent=2)

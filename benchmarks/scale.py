@@ -273,7 +273,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps-per-call", type=int, default=None,
                         help="sparse steps per compiled call (default: movierec's, "
                              "keras_fit.STEPS_PER_CALL; 1: as before issue 24)")
+    parser.add_argument("--no-fused", action="store_true",
+                        help="trace dot-bias's sparse step as jax.numpy, not the fused kernel "
+                             "(keras_fit.FUSED = False; as before the kernel)")
     args = parser.parse_args(argv)
+    if args.no_fused:
+        keras_fit.FUSED = False
     if args.steps_per_call is not None:
         keras_fit.STEPS_PER_CALL = args.steps_per_call
     if args.distribution:

@@ -15,6 +15,12 @@ ratings per step, as milliseconds per step:
 * ``jit_one_step_per_call`` / ``jit_scan_epoch``: the compiled step with no Keras around it,
   on batches already on the device, one call per step or the whole epoch in one call.
 
+Those are the ``jax.numpy`` step's. ``fit_blocks_fused`` and ``jit_scan_epoch_fused`` are
+the same two for the fused kernel (:mod:`movierec.models.fused`, what ``fit`` runs for
+dot-bias now), and ``fit_idle_step`` is ``fit`` over the same blocks with a step that does
+nothing: Keras' own share of an epoch (shuffling and slicing the arrays, moving them to the
+device, its callbacks and bookkeeping), which no step can remove.
+
 Inside the step (``op_*``): the scanned epoch under JAX's profiler, in a fresh process with
 XLA's per-operation trace on (``--xla_cpu_enable_xprof_traceme``), each compiled operation's
 time summed by kind: row gathers (``gather`` in XLA's name for it, user and movie factor and
@@ -59,7 +65,7 @@ def _median_ms(run, repeats: int = REPEATS) -> float:
 
 
 def _model(n_users: int, n_movies: int, factors: int, learning_rate: float, l2: float,
-           batch_size: int | None, steps_per_execution: int = 1):
+           batch_size: int | None, steps_per_execution: int = 1, fused: bool | None = None):
     import keras
 
     keras.utils.set_random_seed(0)
@@ -67,7 +73,7 @@ def _model(n_users: int, n_movies: int, factors: int, learning_rate: float, l2: 
                         rating_range=(0.5, 5.0), seed=0)
     model.compile(optimizer=SparseAdagrad(learning_rate), loss="mse",
                   steps_per_execution=steps_per_execution)
-    use_sparse_updates(model, l2=l2, batch_size=batch_size)
+    use_sparse_updates(model, l2=l2, batch_size=batch_size, fused=fused)
     return model
 
 
@@ -102,22 +108,30 @@ def profile(pairs: np.ndarray, ratings: np.ndarray, n_users: int, n_movies: int,
     pairs, ratings = pairs[:n].astype(np.int32), ratings[:n].astype(np.float32)
     rows: dict[str, Any] = {"batch_size": batch_size, "steps_per_epoch": steps,
                             "steps_per_call": STEPS_PER_CALL}
-    plain = _model(n_users, n_movies, factors, learning_rate, l2, None)
+    plain = _model(n_users, n_movies, factors, learning_rate, l2, None, fused=False)
     rows["fit_one_step_per_call"] = _fit_ms_per_epoch(plain, pairs, ratings, batch_size) / steps
     keras_loop = _model(n_users, n_movies, factors, learning_rate, l2, None,
-                        steps_per_execution=KERAS_STEPS_PER_EXECUTION)
+                        steps_per_execution=KERAS_STEPS_PER_EXECUTION, fused=False)
     rows[f"fit_keras_steps_per_execution_{KERAS_STEPS_PER_EXECUTION}"] = _fit_ms_per_epoch(
         keras_loop, pairs, ratings, batch_size) / steps
-    blocks = _model(n_users, n_movies, factors, learning_rate, l2, batch_size)
-    rows["fit_blocks"] = _fit_ms_per_epoch(
-        blocks, pairs, ratings, block_size(batch_size, STEPS_PER_CALL, n)) / steps
+    fit_batch = block_size(batch_size, STEPS_PER_CALL, n)
+    for fused, suffix in ((False, ""), (True, "_fused")):
+        blocks = _model(n_users, n_movies, factors, learning_rate, l2, batch_size, fused=fused)
+        rows[f"fit_blocks{suffix}"] = _fit_ms_per_epoch(blocks, pairs, ratings,
+                                                        fit_batch) / steps
+    # Keras' own share: fit's loop over the same blocks with a step that does nothing
+    idle = _model(n_users, n_movies, factors, learning_rate, l2, batch_size, fused=False)
+    idle.train_step = _idle_step
+    rows["fit_idle_step"] = _fit_ms_per_epoch(idle, pairs, ratings, fit_batch) / steps
 
-    model = _model(n_users, n_movies, factors, learning_rate, l2, None)
+    x = jnp.asarray(pairs.reshape(steps, batch_size, 2))
+    y = jnp.asarray(ratings.reshape(steps, batch_size))
+    rows["jit_scan_epoch_fused"] = _scanned_ms(
+        _model(n_users, n_movies, factors, learning_rate, l2, None, fused=True), x, y) / steps
+    model = _model(n_users, n_movies, factors, learning_rate, l2, None, fused=False)
     state = [tuple(v.value for v in variables) for variables in (
         model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
         model.metrics_variables)]
-    x = jnp.asarray(pairs.reshape(steps, batch_size, 2))
-    y = jnp.asarray(ratings.reshape(steps, batch_size))
     # Keras donates the state to its compiled step, so XLA updates the tables in place
     step = jax.jit(model.train_step, donate_argnums=0)
     holder = {"state": state}
@@ -128,23 +142,43 @@ def profile(pairs: np.ndarray, ratings: np.ndarray, n_users: int, n_movies: int,
         return holder["state"]
 
     rows["jit_one_step_per_call"] = _median_ms(per_call) / steps
+    rows["jit_scan_epoch"] = _scanned_ms(
+        _model(n_users, n_movies, factors, learning_rate, l2, None, fused=False), x, y) / steps
+    rows.update(traced_in_subprocess(n_users, n_movies, batch_size, steps))
+    return {key: round(value, 4) if isinstance(value, float) else value
+            for key, value in rows.items()}
+
+
+def _scanned_ms(model, x, y) -> float:
+    """Milliseconds of one compiled call that scans ``model``'s step over the epoch ``x, y``
+    (batches already on the device; no Keras around it)."""
+    import jax
+
+    state = tuple([v.value for v in variables] for variables in (
+        model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+        model.metrics_variables))
 
     def epoch(state, x, y):
         def body(carry, batch):
             _, carry = model.train_step(carry, batch)
-            return carry, None
+            return tuple(list(part) for part in carry), None
         return jax.lax.scan(body, state, (x, y))[0]
 
     scanned = jax.jit(epoch, donate_argnums=0)
+    holder = {"state": state}
 
     def one_call():
         holder["state"] = scanned(holder["state"], x, y)
         return holder["state"]
 
-    rows["jit_scan_epoch"] = _median_ms(one_call) / steps
-    rows.update(traced_in_subprocess(n_users, n_movies, batch_size, steps))
-    return {key: round(value, 4) if isinstance(value, float) else value
-            for key, value in rows.items()}
+    return _median_ms(one_call)
+
+
+def _idle_step(state, data):
+    """A ``train_step`` that changes nothing: what ``fit`` costs around any step."""
+    trainable, non_trainable, optimizer_vars, metrics_vars = state
+    optimizer_vars = list(optimizer_vars)
+    return {}, (list(trainable), list(non_trainable), optimizer_vars, list(metrics_vars))
 
 
 KINDS = ("gather", "scatter", "dot")
@@ -186,7 +220,7 @@ def traced_ops(n_users: int, n_movies: int, batch_size: int, steps: int,
     n = steps * batch_size
     pairs = np.stack([rng.integers(0, n_users, n), rng.integers(0, n_movies, n)], axis=1)
     ratings = rng.choice(np.arange(1, 11) / 2, n).astype(np.float32)
-    model = _model(n_users, n_movies, factors, 0.03, 0.05, None)
+    model = _model(n_users, n_movies, factors, 0.03, 0.05, None, fused=False)
     state = tuple([v.value for v in variables] for variables in (
         model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
         model.metrics_variables))

@@ -29,11 +29,16 @@ from movierec.models.sparse import (
 from movierec.training import distribute
 from movierec.training.config import TrainConfig, TrainResult
 
-__all__ = ["STEPS_PER_CALL", "fit_keras"]
+__all__ = ["FUSED", "STEPS_PER_CALL", "fit_keras"]
 
 STEPS_PER_CALL = 64
 """Sparse-Adagrad steps per compiled call on one process (:func:`movierec.models.sparse.
 use_sparse_updates`): Keras' per-step overhead is paid once per this many steps."""
+
+FUSED: bool | None = None
+"""``use_sparse_updates(fused=...)`` for single-process runs: ``None`` runs dot-bias's step
+as the fused kernel where it can (:mod:`movierec.models.fused`), ``False`` never (the
+benchmarks' side-by-side rows)."""
 
 
 class _RatingMetrics(keras.callbacks.Callback):
@@ -116,6 +121,7 @@ def fit_keras(
     spec = model_spec(config.model)
     keras.utils.set_random_seed(config.seed)
     sparse = config.optimizer == "sparse-adagrad"
+    sparse_step = ""  # which sparse step trains (models.sparse.use_sparse_updates)
     if sparse and not sparse_updates_supported():
         raise MovierecError(
             f"{config.model}: the sparse-adagrad optimizer (used by --preset fast and by "
@@ -149,8 +155,10 @@ def fit_keras(
         )
         if sparse:
             model.compile(optimizer=SparseAdagrad(config.learning_rate), loss=spec.loss)
-            use_sparse_updates(model, l2=config.l2, bias_l2=config.bias_l2,
-                               batch_size=None if distributed else config.batch_size)
+            sparse_step = use_sparse_updates(
+                model, l2=config.l2, bias_l2=config.bias_l2,
+                batch_size=None if distributed else config.batch_size,
+                fused=False if distributed else FUSED)
         else:
             model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                           loss=spec.loss)
@@ -226,6 +234,8 @@ def fit_keras(
         "n_validation": len(val_pairs),
         "eval_batch_size": eval_batch,
     }
+    if sparse_step:
+        result_metrics["sparse_step"] = sparse_step
     if distributed:
         result_metrics.update(distribution=kind, devices=distribute.device_count(),
                               processes=processes, n_dropped_for_devices=n_dropped)

@@ -1,0 +1,212 @@
+"""The fast path's sparse step for ``dot-bias`` as one fused kernel inside the compiled step.
+
+:mod:`movierec.models.sparse` trains the factor tables with row-wise Adagrad on batches of
+ratings: gather the batch's rows, differentiate, scatter-add the updates. Written with
+``jax.numpy``, XLA's CPU backend runs that as some twenty kernels that each write and read
+a ``(batch, factors)`` array: at 4,096 x 50 floats, 800 KB each, most of a core's L2. The
+step then costs about five times what a plain compiled SGD loop needs for the same ratings
+(``benchmarks/results/compiled-sgd.md``).
+
+This module computes the same step for :class:`~movierec.models.embedding.DotBiasModel` the
+way embedding libraries do (FBGEMM's fused embedding optimizers, for one): one loop over the
+batch's ratings with each rating's two rows in cache, compiled by numba and called from the
+JAX-compiled train step as an XLA foreign function (``jax.ffi``; the tables are updated in
+place, their buffers aliased). Keras' ``fit`` still runs the step, the model is still an
+ordinary Keras model saved as a ``.keras`` file, and the step computes what the ``jax.numpy``
+one computes, rounding aside (tests compare them):
+
+* ``pred = low + (high - low) * sigmoid(p_u . q_i + b_u + b_i)``; the per-rating loss is
+  ``(pred - y)^2 + l2 (|p_u|^2 + |q_i|^2) + bias_l2 (b_u^2 + b_i^2)``, its gradient taken
+  per rating (times ``w_j * batch / sum(w)`` with sample weights);
+* each occurrence of a row adds the mean square of its gradient to the row's accumulator;
+  then each occurrence steps ``-lr * g / sqrt(accumulator + epsilon)`` with the batch's
+  final accumulator, every gradient taken at the weights before the step.
+
+Three passes over the batch: (1) the dot products, losses and gradient norms, accumulators
+updated, the user rows copied aside; (2) the user rows updated (the movie rows are still
+as they were); (3) the movie rows updated from the copied user rows. The L2 part of a row's
+gradient is the same for each of its occurrences, so it is applied once per row, as a
+shrink, before the row's first data step.
+
+The kernel needs numba and JAX on the CPU. :func:`supported` says whether this process can
+use it; :func:`ready` compiles it (numba caches the machine code on disk), registers it and
+checks it against the same step computed by numpy (:func:`reference_step`) on a small
+batch with repeated rows. On any failure the sparse step falls back to its ``jax.numpy``
+form with a warning.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import threading
+import warnings
+from typing import Any
+
+import numpy as np
+
+__all__ = ["dot_bias_step", "ready", "reference_step", "supported"]
+
+TARGET = "movierec_dot_bias_sparse_adagrad"
+"""The name the kernel is registered under with XLA."""
+
+_lock = threading.Lock()
+_state: dict[str, Any] = {}
+
+
+def supported() -> bool:
+    """True when the fused kernel can run here: numba is installed and JAX runs on the CPU.
+    (Whether it compiled and passed its check is known on first use: :func:`dot_bias_step`
+    returns ``None`` when it did not.)"""
+    if importlib.util.find_spec("numba") is None:
+        return False
+    import jax
+
+    return all(device.platform == "cpu" for device in jax.devices())
+
+
+def ready() -> bool:
+    """Compile (or load from numba's cache) the kernel, register it with XLA and check it,
+    once per process; False, with a warning, when any of that failed. Call before tracing
+    a step that uses :func:`dot_bias_step` (not while tracing: the check runs JAX)."""
+    with _lock:
+        if "ok" in _state:
+            return _state["ok"]
+        try:
+            _state["handler"] = _compile()
+            _register(_state["handler"])
+            _self_check()
+            _state["ok"] = True
+        except Exception as error:  # any failure: the jax.numpy step is used instead
+            warnings.warn(f"the fused dot-bias step is unavailable ({error}); the sparse "
+                          "step runs as jax.numpy instead (slower, the same updates)",
+                          RuntimeWarning, stacklevel=3)
+            _state["ok"] = False
+        return _state["ok"]
+
+
+def _compile():
+    """The kernel's XLA handler, compiled (numba caches it on disk after the first time)."""
+    from movierec.models import _fused_kernel
+
+    return _fused_kernel.handler
+
+
+def _register(handler) -> None:
+    import jax
+
+    new_capsule = ctypes.pythonapi.PyCapsule_New
+    new_capsule.restype = ctypes.py_object
+    new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    capsule = new_capsule(handler.address, b"xla._CUSTOM_CALL_TARGET", None)
+    _state["capsule"] = capsule  # XLA keeps the address, not a reference
+    jax.ffi.register_ffi_target(TARGET, capsule, platform="cpu")
+
+
+def _call(tables, accumulators, users, movies, y, weight, scalars):
+    import jax
+    import jax.numpy as jnp
+
+    n, factors = users.shape[0], tables[0].shape[1]
+    flat = [jnp.reshape(t, (-1,)) for t in tables[2:]] + [
+        jnp.reshape(a, (-1,)) for a in accumulators]
+    operands = [tables[0], tables[1], *flat, users, movies, y, weight, scalars]
+    scratch = [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in (
+        (n, factors), (tables[0].shape[0],), (tables[1].shape[0],), (3, n))]
+    results = jax.ffi.ffi_call(
+        TARGET,
+        [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in operands[:8]]
+        + [jax.ShapeDtypeStruct((n,), jnp.float32)] + scratch,
+        input_output_aliases={i: i for i in range(8)},
+    )(*operands)
+    new_tables = [results[0], results[1]] + [
+        jnp.reshape(v, t.shape) for v, t in zip(results[2:4], tables[2:], strict=True)]
+    new_accumulators = [jnp.reshape(v, a.shape)
+                        for v, a in zip(results[4:8], accumulators, strict=True)]
+    return new_tables, new_accumulators, results[8]
+
+
+def dot_bias_step(tables, accumulators, users, movies, y, weight, *, learning_rate,
+                  l2: float, bias_l2: float, rating_range: tuple[float, float],
+                  epsilon: float):
+    """One sparse row-wise Adagrad step of dot-bias, fused; call while tracing a JAX step.
+
+    Args:
+        tables: ``[user_factors (U, F), movie_factors (M, F), user_bias (U, 1),
+            movie_bias (M, 1)]``, float32.
+        accumulators: the tables' Adagrad accumulators, ``(U, 1), (M, 1), (U, 1), (M, 1)``.
+        users, movies: the batch's rows, int32 ``(n,)``.
+        y: the ratings, ``(n,)``; weight: the sample weights, ``(n,)`` (ones without).
+        learning_rate: a scalar (may be traced); l2, bias_l2: the per-rating penalties.
+        rating_range: ``(low, high)`` of the model's output; epsilon: Adagrad's epsilon.
+
+    Returns:
+        ``(new_tables, new_accumulators, predictions (n,))``.
+
+    Raises:
+        RuntimeError: :func:`ready` was not called, or found the kernel unusable.
+    """
+    if not _state.get("ok"):
+        raise RuntimeError("call movierec.models.fused.ready() before tracing dot_bias_step")
+    import jax.numpy as jnp
+
+    scalars = jnp.stack([jnp.asarray(learning_rate, jnp.float32).reshape(()),
+                         *(jnp.float32(v) for v in (l2, bias_l2, *rating_range, epsilon))])
+    return _call(tables, accumulators, users, movies, y, weight, scalars)
+
+
+def reference_step(tables, accumulators, users, movies, y, weight, *, learning_rate: float,
+                   l2: float, bias_l2: float, rating_range: tuple[float, float],
+                   epsilon: float):
+    """The same step in numpy (float64), for checks: returns what :func:`dot_bias_step`
+    returns, as numpy arrays."""
+    p, q, bu, bi = (np.asarray(t, np.float64).copy() for t in tables)
+    ap, aq, abu, abi = (np.asarray(a, np.float64).copy() for a in accumulators)
+    users, movies = np.asarray(users), np.asarray(movies)
+    y, weight = np.asarray(y, np.float64), np.asarray(weight, np.float64)
+    low, high = rating_range
+    pu, qi = p[users], q[movies]
+    s = 1 / (1 + np.exp(-((pu * qi).sum(1) + bu[users, 0] + bi[movies, 0])))
+    pred = low + (high - low) * s
+    c = weight * len(y) / weight.sum()
+    dz = c * 2 * (pred - y) * (high - low) * s * (1 - s)
+    grads = [dz[:, None] * qi + c[:, None] * 2 * l2 * pu,
+             dz[:, None] * pu + c[:, None] * 2 * l2 * qi,
+             (dz + c * 2 * bias_l2 * bu[users, 0])[:, None],
+             (dz + c * 2 * bias_l2 * bi[movies, 0])[:, None]]
+    new = []
+    for table, acc, rows, g in ((p, ap, users, grads[0]), (q, aq, movies, grads[1]),
+                                (bu, abu, users, grads[2]), (bi, abi, movies, grads[3])):
+        np.add.at(acc, (rows, 0), (g ** 2).mean(axis=1))
+        np.add.at(table, rows, -learning_rate * g / np.sqrt(acc[rows] + epsilon))
+        new.append((table, acc))
+    return [t for t, _ in new], [a for _, a in new], pred
+
+
+def _self_check() -> None:
+    """Run the registered kernel through JAX on a small batch with repeated rows and compare
+    it with :func:`reference_step`; raise when they differ."""
+    import jax
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(0)
+    n_users, n_movies, factors, n = 7, 11, 5, 40
+    tables = [rng.normal(0, 0.3, (n_users, factors)), rng.normal(0, 0.3, (n_movies, factors)),
+              rng.normal(0, 0.1, (n_users, 1)), rng.normal(0, 0.1, (n_movies, 1))]
+    accumulators = [rng.uniform(0, 1, (len(t), 1)) for t in tables]
+    users = rng.integers(0, n_users, n).astype(np.int32)
+    movies = rng.integers(0, n_movies, n).astype(np.int32)
+    y = rng.uniform(1, 5, n)
+    weight = rng.uniform(0.5, 1.5, n)
+    l2, bias_l2 = 0.05, 0.01
+    f32 = [jnp.asarray(v, jnp.float32) for v in (*tables, *accumulators, y, weight)]
+    got = jax.jit(lambda *v: _call(
+        list(v[:4]), list(v[4:8]), v[8], v[9], v[10], v[11],
+        jnp.asarray([0.1, l2, bias_l2, 1.0, 5.0, 1e-8], jnp.float32)))(
+            *f32[:8], users, movies, *f32[8:])
+    want = reference_step(tables, accumulators, users, movies, y, weight, learning_rate=0.1,
+                          l2=l2, bias_l2=bias_l2, rating_range=(1.0, 5.0), epsilon=1e-8)
+    for got_part, want_part in zip(got[:2], want[:2], strict=True):
+        for a, b in zip(got_part, want_part, strict=True):
+            np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(got[2]), want[2], rtol=1e-4, atol=1e-5)

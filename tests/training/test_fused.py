@@ -1,0 +1,133 @@
+"""The fused dot-bias step (movierec.models.fused) against the jax.numpy sparse step."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from helpers import synthetic_pair_split
+
+from movierec.models import build_model
+from movierec.models import fused as fused_module
+from movierec.models.sparse import SparseAdagrad, sparse_updates_supported, use_sparse_updates
+from movierec.training import TrainConfig, fit
+
+pytestmark = [
+    pytest.mark.skipif(not sparse_updates_supported(), reason="the sparse step needs JAX"),
+    pytest.mark.skipif(sparse_updates_supported() and not fused_module.supported(),
+                       reason="the fused step needs numba and JAX on the CPU"),
+]
+RANGE = (1.0, 5.0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_pair_split()
+
+
+def _train(pairs, y, *, fused: bool, weighted: bool = False, epochs: int = 3):
+    keras.utils.set_random_seed(4)
+    model = build_model("dot-bias", 80, 50, factors=6, l2=0.0, rating_range=RANGE, seed=4)
+    model.compile(optimizer=SparseAdagrad(0.05), loss="mse")
+    kind = use_sparse_updates(model, l2=0.02, bias_l2=0.005, batch_size=64, fused=fused)
+    weight = np.linspace(0.5, 1.5, len(y)).astype(np.float32) if weighted else None
+    history = model.fit(pairs, y, sample_weight=weight, batch_size=3 * 64, epochs=epochs,
+                        shuffle=True, verbose=0)
+    return kind, model, history.history["loss"]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_step_trains_what_the_jax_numpy_step_trains(weighted, data):
+    """Same seed, same batches: the kernel's weights, accumulators and losses are the
+    autodiff step's, to float32 rounding, after several epochs of repeated rows."""
+    pairs, y = data[0], data[1]
+    kind_a, plain, loss_a = _train(pairs, y, fused=False, weighted=weighted)
+    kind_b, kernel, loss_b = _train(pairs, y, fused=True, weighted=weighted)
+    assert (kind_a, kind_b) == ("jax.numpy", "fused")
+    for a, b in zip(plain.get_weights(), kernel.get_weights(), strict=True):
+        np.testing.assert_allclose(b, a, rtol=2e-4, atol=2e-5)
+    for a, b in zip(plain.optimizer.variables, kernel.optimizer.variables, strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(b.value),
+                                   keras.ops.convert_to_numpy(a.value), rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(loss_b, loss_a, rtol=1e-5)
+    # and training moved the weights: the comparison is not of two untouched models
+    untouched = build_model("dot-bias", 80, 50, factors=6, l2=0.0, rating_range=RANGE, seed=4)
+    assert not np.allclose(untouched.get_weights()[0], kernel.get_weights()[0], atol=1e-3)
+
+
+def test_kernel_matches_the_step_written_out_in_numpy():
+    """One call of the registered kernel (through jax.jit) on a batch where rows repeat,
+    against :func:`fused.reference_step` in float64."""
+    import jax
+    import jax.numpy as jnp
+
+    assert fused_module.ready()
+    rng = np.random.default_rng(3)
+    n_users, n_movies, factors, n = 5, 9, 13, 64
+    tables = [rng.normal(0, 0.4, (n_users, factors)), rng.normal(0, 0.4, (n_movies, factors)),
+              rng.normal(0, 0.2, (n_users, 1)), rng.normal(0, 0.2, (n_movies, 1))]
+    accumulators = [rng.uniform(0, 0.5, (len(t), 1)) for t in tables]
+    users = rng.integers(0, n_users, n).astype(np.int32)
+    movies = rng.integers(0, n_movies, n).astype(np.int32)
+    y, weight = rng.uniform(0.5, 5, n), np.ones(n)
+    settings = {"l2": 0.1, "bias_l2": 0.0, "rating_range": (0.5, 5.0), "epsilon": 1e-8}
+
+    def step(tables, accumulators, learning_rate):
+        return fused_module.dot_bias_step(
+            tables, accumulators, jnp.asarray(users), jnp.asarray(movies),
+            jnp.asarray(y, jnp.float32), jnp.asarray(weight, jnp.float32),
+            learning_rate=learning_rate, **settings)
+
+    f32 = [[jnp.asarray(v, jnp.float32) for v in part] for part in (tables, accumulators)]
+    got = jax.jit(step)(*f32, jnp.float32(0.2))
+    want = fused_module.reference_step(tables, accumulators, users, movies, y, weight,
+                                       learning_rate=0.2, **settings)
+    for got_part, want_part in zip(got[:2], want[:2], strict=True):
+        for a, b in zip(got_part, want_part, strict=True):
+            np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(got[2]), want[2], rtol=1e-5)
+    # every user row was in the batch and moved; a movie row not in it did not
+    missing = sorted(set(range(n_movies)) - set(movies.tolist()))
+    for row in missing:
+        np.testing.assert_array_equal(np.asarray(got[0][1])[row], f32[0][1][row])
+
+
+def test_fit_records_the_fused_step_and_reloads_as_an_ordinary_model(data, tmp_path):
+    train_pairs, train_y, test_pairs, test_y, n_users, n_movies = data
+    config = TrainConfig(model="dot-bias", optimizer="sparse-adagrad", batch_size=64,
+                         learning_rate=0.05, l2=0.01, epochs=4, seed=1)
+    result = fit(config, train_pairs, train_y, test_pairs, test_y, n_users=n_users,
+                 n_movies=n_movies, rating_range=RANGE, verbose=0)
+    assert result.metrics["sparse_step"] == "fused"
+    path = tmp_path / "model.keras"
+    result.model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(again.predict(test_pairs, verbose=0),
+                               result.model.predict(test_pairs, verbose=0), rtol=1e-6)
+
+
+def test_fused_is_refused_where_it_cannot_run():
+    mlp = build_model("mlp", 5, 4, factors=3, rating_range=RANGE)
+    mlp.compile(optimizer=SparseAdagrad(0.1), loss="mse")
+    with pytest.raises(RuntimeError, match="dot-bias only"):
+        use_sparse_updates(mlp, fused=True)
+    assert use_sparse_updates(mlp) == "jax.numpy"  # the default quietly takes the other step
+    bce = build_model("dot-bias", 5, 4, factors=3, rating_range=RANGE)
+    bce.compile(optimizer=SparseAdagrad(0.1), loss="binary_crossentropy")
+    with pytest.raises(RuntimeError, match="MSE"):
+        use_sparse_updates(bce, fused=True)
+
+
+def test_a_kernel_that_fails_to_build_falls_back_with_a_warning(data, monkeypatch):
+    def broken():
+        raise OSError("no compiler here")
+
+    monkeypatch.setattr(fused_module, "_state", {})
+    monkeypatch.setattr(fused_module, "_compile", broken)
+    model = build_model("dot-bias", 80, 50, factors=4, l2=0.0, rating_range=RANGE)
+    model.compile(optimizer=SparseAdagrad(0.05), loss="mse")
+    with pytest.warns(RuntimeWarning, match="no compiler here"):
+        assert use_sparse_updates(model, l2=0.01) == "jax.numpy"
+    model.fit(data[0], data[1], batch_size=64, epochs=1, verbose=0)  # and it trains
+    with pytest.raises(RuntimeError, match="did not compile"):
+        use_sparse_updates(model, fused=True)
