@@ -1,6 +1,6 @@
 """Every benchmark script imports: a library change that breaks one is caught here, not
 the next time someone measures with it (``benchmarks.ease_prune`` once imported a function
-that had been removed). Scripts that need an optional extra (``bench``: numba, Surprise)
+that had been removed). Scripts that need an optional extra (``bench``: Surprise)
 say so with a ``pip install`` message and are skipped without it."""
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import carray, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 f32 = np.float32
@@ -22,6 +24,11 @@ _EXTENSION_METADATA, _STAGE_EXECUTE = 1, 3
 # The FFI API version this handler is written against (c_api.h XLA_FFI_API_MAJOR/MINOR).
 _API_MAJOR, _API_MINOR = 0, 3
 _N_ARGS, _N_RETS = 13, 14
+AHEAD = 8
+"""Each pass asks the CPU for the rows of the rating this many places ahead: on tables
+larger than the caches (32M-shaped data) the loop is otherwise bound by the latency of its
+random row reads (3.0 -> 4.1-4.8 M ratings/s for the kernel alone on 213k x 67k tables;
+neutral to +15 % on latest-small's)."""
 
 
 @intrinsic
@@ -32,6 +39,30 @@ def _pointer(typingctx, address, dtype):
         return builder.inttoptr(args[0], context.get_value_type(pointer))
 
     return pointer(address, dtype), codegen
+
+
+@intrinsic
+def _prefetch(typingctx, address):
+    """LLVM's prefetch of the cache line at ``address`` (for a write, keep in all levels)."""
+    def codegen(context, builder, signature, args):
+        byte_pointer = ir.IntType(8).as_pointer()
+        int32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32]),
+            "llvm.prefetch.p0")
+        builder.call(function, [builder.inttoptr(args[0], byte_pointer), ir.Constant(int32, 1),
+                                ir.Constant(int32, 3), ir.Constant(int32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(address), codegen
+
+
+@numba.njit(inline="always")
+def _prefetch_row(table, row):
+    """Prefetch row ``row`` of a C-contiguous float32 table."""
+    start = table.ctypes.data + row * table.shape[1] * 4
+    for offset in range(0, table.shape[1] * 4, 64):
+        _prefetch(start + offset)
 
 
 @numba.njit(inline="always")
@@ -72,6 +103,9 @@ def step(users_t, movies_t, user_b, movie_b, user_acc, movie_acc, user_bacc, mov
     scale = f32(n) / total
     # 1: losses, gradient norms, accumulators; the user rows as they were
     for j in range(n):
+        if j + AHEAD < n:
+            _prefetch_row(users_t, users[j + AHEAD])
+            _prefetch_row(movies_t, movies[j + AHEAD])
         u, m = users[j], movies[j]
         pq, pp, qq = zero, zero, zero
         for f in range(factors):
@@ -115,7 +149,11 @@ def _update_rows(table, bias, acc, bias_acc, l2_sum, rows, other, other_rows, dz
     """Each occurrence ``j`` of row ``rows[j]`` steps ``-s * dz[j] * other[other_rows[j]]``,
     ``s = lr / sqrt(acc + eps)``; before a row's first, its summed L2 step as a shrink."""
     zero, one = f32(0.0), f32(1.0)
-    for j in range(rows.shape[0]):
+    n = rows.shape[0]
+    for j in range(n):
+        if j + AHEAD < n:
+            _prefetch_row(table, rows[j + AHEAD])
+            _prefetch_row(other, other_rows[j + AHEAD])
         r = rows[j]
         s = lr / np.sqrt(acc[r] + eps)
         if l2_sum[r] >= zero:
