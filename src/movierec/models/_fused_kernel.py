@@ -18,7 +18,7 @@ f32 = np.float32
 # n, types, ptrs}, rets{size, ext, n, types, ptrs}, attrs, future}; XLA_FFI_Buffer {size,
 # ext, dtype (+pad), data, rank, dims}.
 _FRAME_WORDS, _FRAME_EXTENSION, _FRAME_STAGE = 15, 1, 4
-_ARGS_COUNT, _ARGS_POINTERS, _RETS_COUNT, _RETS_POINTERS = 7, 9, 12, 14
+_ARGS_POINTERS, _RETS_POINTERS = 9, 14  # args.ptrs and rets.ptrs
 _BUFFER_DATA = 3
 _EXTENSION_METADATA, _STAGE_EXECUTE = 1, 3
 # The FFI API version this handler is written against (c_api.h XLA_FFI_API_MAJOR/MINOR).

@@ -327,9 +327,7 @@ def _sparse_train_step(model, plan: _Plan, l2: float, bias_l2: float, state, dat
         objective, argnums=(0, 1), has_aux=True)(dense_values, rows)
 
     optimizer = model.optimizer
-    opt_mapping = list(zip(optimizer.variables, optimizer_vars, strict=True))
-    with keras.StatelessScope(state_mapping=opt_mapping):
-        learning_rate = jnp.asarray(optimizer._get_current_learning_rate(), jnp.float32)
+    learning_rate = _learning_rate(optimizer, optimizer_vars)
     eps = optimizer.epsilon
     scale = jnp.asarray(batch, jnp.float32)  # mean-loss gradient -> per-rating gradient
     trainable = list(trainable)
@@ -370,9 +368,7 @@ def _fused_train_step(model, plan: _Plan, l2: float, bias_l2: float, state, data
     weight = (jnp.ones((batch,), jnp.float32) if sample_weight is None
               else jnp.reshape(jnp.asarray(sample_weight, jnp.float32), (batch,)))
     optimizer = model.optimizer
-    opt_mapping = list(zip(optimizer.variables, optimizer_vars, strict=True))
-    with keras.StatelessScope(state_mapping=opt_mapping):
-        learning_rate = jnp.asarray(optimizer._get_current_learning_rate(), jnp.float32)
+    learning_rate = _learning_rate(optimizer, optimizer_vars)
     tables, accumulators, y_pred = fused.dot_bias_step(
         [trainable[i] for i in plan.sparse],
         [optimizer_vars[plan.accumulators[i]] for i in plan.sparse],
@@ -391,6 +387,15 @@ def _fused_train_step(model, plan: _Plan, l2: float, bias_l2: float, state, data
     logs, metrics_vars = model._update_metrics_variables(
         metrics_vars, data_loss, x, y, y_pred, sample_weight)
     return logs, (trainable, list(non_trainable), optimizer_vars, metrics_vars)
+
+
+def _learning_rate(optimizer, optimizer_vars):
+    """The optimizer's current learning rate, read from the step's optimizer state."""
+    import jax.numpy as jnp
+
+    opt_mapping = list(zip(optimizer.variables, optimizer_vars, strict=True))
+    with keras.StatelessScope(state_mapping=opt_mapping):
+        return jnp.asarray(optimizer._get_current_learning_rate(), jnp.float32)
 
 
 @contextmanager
