@@ -55,22 +55,26 @@ def test_fused_step_trains_what_the_jax_numpy_step_trains(weighted, data):
     assert not np.allclose(untouched.get_weights()[0], kernel.get_weights()[0], atol=1e-3)
 
 
-def test_kernel_matches_the_step_written_out_in_numpy():
-    """One call of the registered kernel (through jax.jit) on a batch where rows repeat,
-    against :func:`fused.reference_step` in float64."""
+def test_kernel_matches_the_steps_written_out_in_numpy():
+    """One call of the registered kernel (through jax.jit) taking a block as four steps
+    (rows repeating within and across them, the last step shorter, a learning rate per
+    step), against :func:`fused.reference_step` in float64."""
     import jax
     import jax.numpy as jnp
 
     assert fused_module.ready()
     rng = np.random.default_rng(3)
-    n_users, n_movies, factors, n = 5, 9, 13, 64
+    n_users, n_movies, factors, n, batch = 5, 9, 13, 64 * 3 + 10, 64
     tables = [rng.normal(0, 0.4, (n_users, factors)), rng.normal(0, 0.4, (n_movies, factors)),
               rng.normal(0, 0.2, (n_users, 1)), rng.normal(0, 0.2, (n_movies, 1))]
     accumulators = [rng.uniform(0, 0.5, (len(t), 1)) for t in tables]
     users = rng.integers(0, n_users, n).astype(np.int32)
-    movies = rng.integers(0, n_movies, n).astype(np.int32)
-    y, weight = rng.uniform(0.5, 5, n), np.ones(n)
-    settings = {"l2": 0.1, "bias_l2": 0.0, "rating_range": (0.5, 5.0), "epsilon": 1e-8}
+    movies = rng.integers(0, n_movies - 1, n).astype(np.int32)  # the last movie: unrated
+    y, weight = rng.uniform(0.5, 5, n), rng.uniform(0.5, 1.5, n)
+    rates = np.array([0.2, 0.1, 0.05, 0.3])
+    assert fused_module.steps_of(n, batch) == len(rates)
+    settings = {"l2": 0.1, "bias_l2": 0.02, "rating_range": (0.5, 5.0), "epsilon": 1e-8,
+                "batch_size": batch}
 
     def step(tables, accumulators, learning_rate):
         return fused_module.dot_bias_step(
@@ -79,17 +83,84 @@ def test_kernel_matches_the_step_written_out_in_numpy():
             learning_rate=learning_rate, **settings)
 
     f32 = [[jnp.asarray(v, jnp.float32) for v in part] for part in (tables, accumulators)]
-    got = jax.jit(step)(*f32, jnp.float32(0.2))
+    got = jax.jit(step)(*f32, jnp.asarray(rates, jnp.float32))
     want = fused_module.reference_step(tables, accumulators, users, movies, y, weight,
-                                       learning_rate=0.2, **settings)
+                                       learning_rate=rates, **settings)
     for got_part, want_part in zip(got[:2], want[:2], strict=True):
         for a, b in zip(got_part, want_part, strict=True):
             np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.asarray(got[2]), want[2], rtol=1e-5)
-    # every user row was in the batch and moved; a movie row not in it did not
-    missing = sorted(set(range(n_movies)) - set(movies.tolist()))
-    for row in missing:
-        np.testing.assert_array_equal(np.asarray(got[0][1])[row], f32[0][1][row])
+    # a movie row no step touched did not move
+    np.testing.assert_array_equal(np.asarray(got[0][1])[-1], f32[0][1][-1])
+
+
+def _kernel_inputs(seed: int, n: int, batch: int):
+    """Arguments for ``_fused_kernel.block``, called directly."""
+    rng = np.random.default_rng(seed)
+    n_users, n_movies, factors = 40, 70, 9
+    f = np.float32
+    tables = [rng.normal(0, 0.3, (n_users, factors)).astype(f),
+              rng.normal(0, 0.3, (n_movies, factors)).astype(f),
+              rng.normal(0, 0.1, n_users).astype(f), rng.normal(0, 0.1, n_movies).astype(f)]
+    accumulators = [rng.uniform(0, 0.5, len(t)).astype(f) for t in tables]
+    data = [rng.integers(0, n_users, n).astype(np.int32),
+            rng.integers(0, n_movies, n).astype(np.int32),
+            rng.uniform(0.5, 5, n).astype(f), np.ones(n, f),
+            np.full(-(-n // batch), 0.05, f), np.array([0.05, 0.01, 0.5, 5.0, 1e-8], f)]
+    scratch = [np.zeros(n, f), np.zeros((batch, factors), f), np.zeros((batch, factors), f),
+               np.zeros((2, n_users), f), np.zeros((2, n_movies), f),
+               np.zeros((6, batch), f), np.zeros(2, np.int32)]
+    return tables + accumulators + data + scratch
+
+
+def test_one_thread_runs_every_task_and_computes_the_same_bits_as_two():
+    """The kernel's two threads share its tasks; with numba limited to one thread the
+    same loop runs them all in order (no wait for a partner that never comes), and since
+    each task computes the same thing whoever runs it, the tables match bit for bit."""
+    import numba
+
+    fused_module.ready()
+    from movierec.models import _fused_kernel
+
+    results = []
+    previous = numba.get_num_threads()
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            arguments = _kernel_inputs(5, 1000, 128)
+            _fused_kernel.block(*arguments)
+            results.append([*arguments[:8], arguments[14]])  # tables, accumulators, pred
+    finally:
+        numba.set_num_threads(previous)
+    for one, two in zip(*results, strict=True):
+        np.testing.assert_array_equal(one, two)
+    assert not np.array_equal(results[0][0], _kernel_inputs(5, 1000, 128)[0])  # it trained
+
+
+def test_a_learning_rate_schedule_is_read_at_each_step_of_a_block(data):
+    """A schedule that decays every step: the fused kernel, given a block of steps per
+    call, steps each at its own rate, as the jax.numpy step does one step at a time."""
+    pairs, y = data[0], data[1]
+    trained = []
+    for fused in (False, True):
+        keras.utils.set_random_seed(4)
+        model = build_model("dot-bias", 80, 50, factors=6, l2=0.0, rating_range=RANGE,
+                            seed=4)
+        schedule = keras.optimizers.schedules.ExponentialDecay(0.2, decay_steps=1,
+                                                               decay_rate=0.7)
+        model.compile(optimizer=SparseAdagrad(schedule), loss="mse")
+        use_sparse_updates(model, l2=0.02, batch_size=64, fused=fused)
+        model.fit(pairs, y, batch_size=4 * 64, epochs=1, shuffle=False, verbose=0)
+        trained.append(model.get_weights())
+    for a, b in zip(*trained, strict=True):
+        np.testing.assert_allclose(b, a, rtol=2e-4, atol=2e-5)
+    # the rate fell: a step at the first rate throughout would have moved the rows further
+    keras.utils.set_random_seed(4)
+    fixed = build_model("dot-bias", 80, 50, factors=6, l2=0.0, rating_range=RANGE, seed=4)
+    fixed.compile(optimizer=SparseAdagrad(0.2), loss="mse")
+    use_sparse_updates(fixed, l2=0.02, batch_size=64, fused=True)
+    fixed.fit(pairs, y, batch_size=4 * 64, epochs=1, shuffle=False, verbose=0)
+    assert not np.allclose(fixed.get_weights()[0], trained[1][0], atol=1e-3)
 
 
 def test_fit_records_the_fused_step_and_reloads_as_an_ordinary_model(data, tmp_path):

@@ -48,7 +48,8 @@ from movierec.models.svdpp import SVDppModel
 # Every module of this package is imported, so that a model class in a new module registers
 # itself (register_model is the one place a model is declared).
 for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+    if not _module.name.startswith("_"):  # private: e.g. the fused kernel's numba code
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "MODEL_NAMES",

@@ -10,8 +10,13 @@ from llvmlite import ir
 from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+from numba.np.ufunc.parallel import _launch_threads
 
 f32 = np.float32
+
+# The threading layer's symbols must be loaded before a cached parallel function is: numba
+# does that when it compiles one, not when it loads one from its cache.
+_launch_threads()
 
 # XLA's FFI C API (xla/ffi/api/c_api.h), x86-64 / aarch64 layout, read as 8-byte words:
 # XLA_FFI_CallFrame {size, extension_start, api, ctx, stage (+pad), args{size, ext,
@@ -23,12 +28,12 @@ _BUFFER_DATA = 3
 _EXTENSION_METADATA, _STAGE_EXECUTE = 1, 3
 # The FFI API version this handler is written against (c_api.h XLA_FFI_API_MAJOR/MINOR).
 _API_MAJOR, _API_MINOR = 0, 3
-_N_ARGS, _N_RETS = 13, 14
+_N_ARGS, _N_RETS = 14, 15
 AHEAD = 8
-"""Each pass asks the CPU for the rows of the rating this many places ahead: on tables
-larger than the caches (32M-shaped data) the loop is otherwise bound by the latency of its
-random row reads (3.0 -> 4.1-4.8 M ratings/s for the kernel alone on 213k x 67k tables;
-neutral to +15 % on latest-small's)."""
+"""Each loop over the ratings asks the CPU for the rows of the rating this many places
+ahead: on tables larger than the caches (32M-shaped data) the loop is otherwise bound by the
+latency of its random row reads (3.0 -> 4.1-4.8 M ratings/s for the kernel alone on 213k x
+67k tables; neutral to +15 % on latest-small's)."""
 
 
 @intrinsic
@@ -86,37 +91,132 @@ def matrix(pointers, k, rows, columns):
     return carray(_pointer(data(pointers, k), np.float32), (rows, columns))
 
 
-@numba.njit(fastmath=True, cache=True)
-def step(users_t, movies_t, user_b, movie_b, user_acc, movie_acc, user_bacc, movie_bacc,
-         users, movies, y, w, scalars, pred, user_old, user_k, movie_k, grads):
-    lr, l2, bias_l2, low, high, eps = (scalars[0], scalars[1], scalars[2], scalars[3],
-                                       scalars[4], scalars[5])
-    n, factors = users.shape[0], users_t.shape[1]
+@intrinsic
+def _atomic_add(typingctx, address, value):
+    """Add ``value`` to the int32 at ``address`` atomically (sequentially consistent);
+    returns the old value."""
+    def codegen(context, builder, signature, args):
+        pointer = builder.inttoptr(args[0], ir.IntType(32).as_pointer())
+        step = builder.trunc(args[1], ir.IntType(32)) if value.bitwidth > 32 else args[1]
+        return builder.atomic_rmw("add", pointer, step, "seq_cst")
+
+    return types.int32(address, value), codegen
+
+
+@intrinsic
+def _atomic_load(typingctx, address):
+    """The int32 at ``address``, read atomically (sequentially consistent)."""
+    def codegen(context, builder, signature, args):
+        pointer = builder.inttoptr(args[0], ir.IntType(32).as_pointer())
+        return builder.load_atomic(pointer, "seq_cst", 4)
+
+    return types.int32(address), codegen
+
+
+@numba.njit(fastmath=True, parallel=True, cache=True)
+def block(users_t, movies_t, user_b, movie_b, user_acc, movie_acc, user_bacc, movie_bacc,
+          users, movies, y, w, lrs, scalars, pred, user_old, movie_old, user_rows,
+          movie_rows, grads, tasks):
+    """The step on each consecutive ``batch`` ratings of the block in turn (``batch`` is
+    the scratch rows' count; the last step may be shorter), step ``s`` at ``lrs[s]``.
+
+    A step is two phases of two tasks each: (1) rate one half of the step's ratings;
+    (2) update the user rows / the movie rows (independent: each reads the other table's
+    rows as phase 1 copied them). Two threads, where numba has them, take the block's
+    tasks in order from a shared counter (``tasks[0]``) and count each one done
+    (``tasks[1]``); a task waits until every task of the phases before its own is done.
+    No thread waits for a task nobody has taken, so one thread alone (numba limited to
+    one, or running both loop iterations in turn) runs them all, in order."""
+    n, batch = users.shape[0], user_old.shape[0]
+    total = 4 * ((n + batch - 1) // batch)
+    tasks[0], tasks[1] = 0, 0
+    taken, done = tasks.ctypes.data, tasks.ctypes.data + 4
+    for _ in numba.prange(2):
+        task = _atomic_add(taken, 1)
+        while task < total:
+            group = task // 2  # the step's phase: 2 s + phase
+            while _atomic_load(done) < 2 * group:
+                pass
+            s, part = task // 4, task % 2
+            start = s * batch
+            stop = min(n, start + batch)
+            if group % 2 == 0:
+                middle = start + (stop - start + 1) // 2
+                first, last = (start, middle) if part == 0 else (middle, stop)
+                _rates(users_t, movies_t, user_b, movie_b, users, movies, y, w, scalars,
+                       start, stop, first, last, pred, user_old, movie_old, grads)
+            elif part == 0:
+                _update(users_t, user_b, user_acc, user_bacc, user_rows, users, movie_old,
+                        grads[DZ], grads[USER_BIAS_GRAD], grads[USER_SQUARE],
+                        grads[L2_GRAD], start, stop, lrs[s], scalars[4])
+            else:
+                _update(movies_t, movie_b, movie_acc, movie_bacc, movie_rows, movies,
+                        user_old, grads[DZ], grads[MOVIE_BIAS_GRAD], grads[MOVIE_SQUARE],
+                        grads[L2_GRAD], start, stop, lrs[s], scalars[4])
+            _atomic_add(done, 1)
+            task = _atomic_add(taken, 1)
+
+
+# Rows of the per-rating scratch (``grads``, ``(SCRATCH_ROWS, batch)``) that phase 2 reads.
+DZ, USER_BIAS_GRAD, MOVIE_BIAS_GRAD, USER_SQUARE, MOVIE_SQUARE, L2_GRAD = range(6)
+SCRATCH_ROWS = 6
+_LOG2E, _LN2 = f32(1.4426950408889634), f32(0.6931471805599453)
+
+
+@intrinsic
+def _as_float(typingctx, bits):
+    """The float32 whose bits are the low 32 of the integer ``bits``."""
+    def codegen(context, builder, signature, args):
+        low = builder.trunc(args[0], ir.IntType(32)) if bits.bitwidth > 32 else args[0]
+        return builder.bitcast(low, ir.FloatType())
+
+    return types.float32(bits), codegen
+
+
+@numba.njit(fastmath=True, inline="always")
+def _exp(x):
+    """``exp(x)`` for float32 ``x``, inline (libm's is a call): ``2^k * 2^r`` with
+    ``k = round(x log2 e)``, ``|r| <= 1/2``; ``2^k`` from its bits, ``2^r`` by its Taylor
+    series to ``r^7`` (relative error under 2e-8, below float32's rounding)."""
+    t = min(max(x, f32(-87.0)), f32(87.0)) * _LOG2E
+    k = np.floor(t + f32(0.5))
+    r = (t - k) * _LN2
+    power = f32(1.0) + r * (f32(1.0) + r * (f32(1 / 2) + r * (f32(1 / 6) + r * (
+        f32(1 / 24) + r * (f32(1 / 120) + r * (f32(1 / 720) + r * f32(1 / 5040)))))))
+    return power * _as_float((np.int64(k) + 127) << 23)
+
+
+@numba.njit(fastmath=True, inline="always")
+def _rates(users_t, movies_t, user_b, movie_b, users, movies, y, w, scalars, start, stop,
+           first, last, pred, user_old, movie_old, grads):
+    """Ratings ``first:last`` of the step ``start:stop``: predictions, gradients (the rows
+    of ``grads`` above) and both rows as they were."""
+    l2, bias_l2, low, high = scalars[0], scalars[1], scalars[2], scalars[3]
+    factors = users_t.shape[1]
     zero, one, two = f32(0.0), f32(1.0), f32(2.0)
     per_factor = one / f32(factors)
     span = high - low
     total = zero
-    for j in range(n):
+    for j in range(start, stop):
         total += w[j]
-        user_k[users[j]] = zero
-        movie_k[movies[j]] = zero
-    scale = f32(n) / total
-    # 1: losses, gradient norms, accumulators; the user rows as they were
-    for j in range(n):
-        if j + AHEAD < n:
+    scale = f32(stop - start) / total
+    for j in range(first, last):
+        if j + AHEAD < last:
             _prefetch_row(users_t, users[j + AHEAD])
             _prefetch_row(movies_t, movies[j + AHEAD])
-        u, m = users[j], movies[j]
+        u, m, o = users[j], movies[j], j - start
         pq, pp, qq = zero, zero, zero
-        for f in range(factors):
+        for f in range(factors):  # (reads only: vectorized; the copies on their own)
             a, b = users_t[u, f], movies_t[m, f]
             pq += a * b
             pp += a * a
             qq += b * b
         for f in range(factors):
-            user_old[j, f] = users_t[u, f]
+            user_old[o, f] = users_t[u, f]
+        for f in range(factors):
+            movie_old[o, f] = movies_t[m, f]
         bu, bi = user_b[u], movie_b[m]
-        s = one / (one + np.exp(-(pq + bu + bi)))
+        s = one / (one + _exp(-(pq + bu + bi)))
         value = low + span * s
         pred[j] = value
         c = w[j] * scale
@@ -124,48 +224,48 @@ def step(users_t, movies_t, user_b, movie_b, user_acc, movie_acc, user_bacc, mov
         k = c * two * l2  # d penalty / d row = k * row
         # |g|^2 for g = dz * other + k * own, from the three dot products
         cross = two * dz * k * pq
-        user_acc[u] += max(dz * dz * qq + cross + k * k * pp, zero) * per_factor
-        movie_acc[m] += max(dz * dz * pp + cross + k * k * qq, zero) * per_factor
-        user_k[u] += k
-        movie_k[m] += k
-        gu = dz + c * two * bias_l2 * bu
-        gm = dz + c * two * bias_l2 * bi
-        user_bacc[u] += gu * gu
-        movie_bacc[m] += gm * gm
-        grads[0, j] = dz
-        grads[1, j] = gu
-        grads[2, j] = gm
-    # 2: user rows (the movie rows are untouched so far); 3: movie rows, from the user rows
-    # as they were
-    _update_rows(users_t, user_b, user_acc, user_bacc, user_k, users, movies_t, movies,
-                 grads[0], grads[1], lr, eps)
-    _update_rows(movies_t, movie_b, movie_acc, movie_bacc, movie_k, movies, user_old,
-                 np.arange(n), grads[0], grads[2], lr, eps)
+        grads[DZ, o] = dz
+        grads[USER_BIAS_GRAD, o] = dz + c * two * bias_l2 * bu
+        grads[MOVIE_BIAS_GRAD, o] = dz + c * two * bias_l2 * bi
+        grads[USER_SQUARE, o] = max(dz * dz * qq + cross + k * k * pp, zero) * per_factor
+        grads[MOVIE_SQUARE, o] = max(dz * dz * pp + cross + k * k * qq, zero) * per_factor
+        grads[L2_GRAD, o] = k
 
 
 @numba.njit(fastmath=True, inline="always")
-def _update_rows(table, bias, acc, bias_acc, l2_sum, rows, other, other_rows, dz, bias_grad,
-                 lr, eps):
-    """Each occurrence ``j`` of row ``rows[j]`` steps ``-s * dz[j] * other[other_rows[j]]``,
-    ``s = lr / sqrt(acc + eps)``; before a row's first, its summed L2 step as a shrink."""
+def _update(table, bias, acc, bias_acc, row_scratch, rows, other, dz, bias_grad, square, k,
+            start, stop, lr, eps):
+    """One table's rows for ratings ``start:stop``: the accumulators, then each occurrence
+    steps ``-s * dz * other`` (``other``: the other table's rows as they were, one per
+    rating), ``s = lr / sqrt(acc + eps)``, after the row's summed L2 step as a shrink.
+    (``row_scratch[0]``: the row's summed L2 factor until its first occurrence, then
+    ``-s``; ``row_scratch[1]``: the bias's step size, from then on.)"""
     zero, one = f32(0.0), f32(1.0)
-    n = rows.shape[0]
-    for j in range(n):
-        if j + AHEAD < n:
+    l2_sum, bias_step = row_scratch[0], row_scratch[1]
+    for j in range(start, stop):
+        l2_sum[rows[j]] = zero
+    for j in range(start, stop):
+        r, o = rows[j], j - start
+        acc[r] += square[o]
+        bias_acc[r] += bias_grad[o] * bias_grad[o]
+        l2_sum[r] += k[o]
+    for j in range(start, stop):
+        if j + AHEAD < stop:
             _prefetch_row(table, rows[j + AHEAD])
-            _prefetch_row(other, other_rows[j + AHEAD])
-        r = rows[j]
-        s = lr / np.sqrt(acc[r] + eps)
-        if l2_sum[r] >= zero:
+        r, o = rows[j], j - start
+        if l2_sum[r] >= zero:  # the row's first occurrence: shrink, and the data step
+            s = lr / np.sqrt(acc[r] + eps)
             shrink = one - s * l2_sum[r]
+            d = s * dz[o]
             for f in range(table.shape[1]):
-                table[r, f] *= shrink
-            l2_sum[r] = -one  # done
-        d = s * dz[j]
-        o = other_rows[j]
-        for f in range(table.shape[1]):
-            table[r, f] -= d * other[o, f]
-        bias[r] -= lr * bias_grad[j] / np.sqrt(bias_acc[r] + eps)
+                table[r, f] = table[r, f] * shrink - d * other[o, f]
+            l2_sum[r] = -s
+            bias_step[r] = lr / np.sqrt(bias_acc[r] + eps)
+        else:
+            d = -l2_sum[r] * dz[o]
+            for f in range(table.shape[1]):
+                table[r, f] -= d * other[o, f]
+        bias[r] -= bias_step[r] * bias_grad[o]
 
 
 @numba.cfunc(types.intp(types.intp), cache=True)
@@ -188,18 +288,19 @@ def handler(frame_address):
     n_users, factors = shape[0], shape[1]
     n_movies = words(words(args[1], 6)[5], 1)[0]
     n = words(words(args[8], 6)[5], 1)[0]
+    steps = words(words(args[12], 6)[5], 1)[0]
+    batch = words(words(rets[9], 6)[5], 2)[0]
 
-    step(matrix(rets, 0, n_users, factors),
-         matrix(rets, 1, n_movies, factors),
-         vector(rets, 2, n_users, np.float32), vector(rets, 3, n_movies, np.float32),
-         vector(rets, 4, n_users, np.float32), vector(rets, 5, n_movies, np.float32),
-         vector(rets, 6, n_users, np.float32), vector(rets, 7, n_movies, np.float32),
-         vector(args, 8, n, np.int32), vector(args, 9, n, np.int32),
-         vector(args, 10, n, np.float32), vector(args, 11, n, np.float32),
-         vector(args, 12, 6, np.float32), vector(rets, 8, n, np.float32),
-         matrix(rets, 9, n, factors),
-         vector(rets, 10, n_users, np.float32), vector(rets, 11, n_movies, np.float32),
-         matrix(rets, 12, 3, n))
+    block(matrix(rets, 0, n_users, factors),
+          matrix(rets, 1, n_movies, factors),
+          vector(rets, 2, n_users, np.float32), vector(rets, 3, n_movies, np.float32),
+          vector(rets, 4, n_users, np.float32), vector(rets, 5, n_movies, np.float32),
+          vector(rets, 6, n_users, np.float32), vector(rets, 7, n_movies, np.float32),
+          vector(args, 8, n, np.int32), vector(args, 9, n, np.int32),
+          vector(args, 10, n, np.float32), vector(args, 11, n, np.float32),
+          vector(args, 12, steps, np.float32), vector(args, 13, 5, np.float32),
+          vector(rets, 8, n, np.float32),
+          matrix(rets, 9, batch, factors), matrix(rets, 10, batch, factors),
+          matrix(rets, 11, 2, n_users), matrix(rets, 12, 2, n_movies),
+          matrix(rets, 13, SCRATCH_ROWS, batch), vector(rets, 14, 2, np.int32))
     return 0
-
-

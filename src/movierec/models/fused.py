@@ -22,11 +22,17 @@ one computes, rounding aside (tests compare them):
   then each occurrence steps ``-lr * g / sqrt(accumulator + epsilon)`` with the batch's
   final accumulator, every gradient taken at the weights before the step.
 
-Three passes over the batch: (1) the dot products, losses and gradient norms, accumulators
-updated, the user rows copied aside; (2) the user rows updated (the movie rows are still
-as they were); (3) the movie rows updated from the copied user rows. The L2 part of a row's
-gradient is the same for each of its occurrences, so it is applied once per row, as a
-shrink, before the row's first data step.
+One call takes all the steps of a ``fit`` batch (a block of up to ``STEPS_PER_CALL``
+steps), each step in two phases: (1) the dot products, losses and gradients of the step's
+ratings, with both rows of each rating copied aside; (2) the accumulators and the rows of
+each table, each table's update reading the other's rows as they were copied. The two
+halves of (1) are independent, and so are the two tables of (2): where numba has two
+threads (its OpenMP layer; the machine has two cores), they take these four tasks per
+step in order from a shared counter, a task waiting for the phase before it to be done.
+A thread only ever waits for tasks another thread has already taken, so one thread alone
+runs them all in turn, and the result is the same to the bit either way. The L2 part of
+a row's gradient is the same for each of its occurrences, so it is applied once per row,
+with the row's first data step; a row's step size is computed once per step.
 
 The kernel needs numba and JAX on the CPU. :func:`supported` says whether this process can
 use it; :func:`ready` compiles it (numba caches the machine code on disk), registers it and
@@ -45,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["dot_bias_step", "ready", "reference_step", "supported"]
+__all__ = ["dot_bias_step", "ready", "reference_step", "steps_of", "supported"]
 
 TARGET = "movierec_dot_bias_sparse_adagrad"
 """The name the kernel is registered under with XLA."""
@@ -85,11 +91,15 @@ def ready() -> bool:
         return _state["ok"]
 
 
-def _compile():
-    """The kernel's XLA handler, compiled (numba caches it on disk after the first time)."""
+def _fused_kernel():
     from movierec.models import _fused_kernel
 
-    return _fused_kernel.handler
+    return _fused_kernel
+
+
+def _compile():
+    """The kernel's XLA handler, compiled (numba caches it on disk after the first time)."""
+    return _fused_kernel().handler
 
 
 def _register(handler) -> None:
@@ -103,16 +113,20 @@ def _register(handler) -> None:
     jax.ffi.register_ffi_target(TARGET, capsule, platform="cpu")
 
 
-def _call(tables, accumulators, users, movies, y, weight, scalars):
+def _call(tables, accumulators, users, movies, y, weight, learning_rates, scalars,
+          batch_size: int):
     import jax
     import jax.numpy as jnp
 
     n, factors = users.shape[0], tables[0].shape[1]
+    batch = min(batch_size, n)
     flat = [jnp.reshape(t, (-1,)) for t in tables[2:]] + [
         jnp.reshape(a, (-1,)) for a in accumulators]
-    operands = [tables[0], tables[1], *flat, users, movies, y, weight, scalars]
+    operands = [tables[0], tables[1], *flat, users, movies, y, weight, learning_rates,
+                scalars]
     scratch = [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in (
-        (n, factors), (tables[0].shape[0],), (tables[1].shape[0],), (3, n))]
+        (batch, factors), (batch, factors), (2, tables[0].shape[0]), (2, tables[1].shape[0]),
+        (_fused_kernel().SCRATCH_ROWS, batch))] + [jax.ShapeDtypeStruct((2,), jnp.int32)]
     results = jax.ffi.ffi_call(
         TARGET,
         [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in operands[:8]]
@@ -126,44 +140,82 @@ def _call(tables, accumulators, users, movies, y, weight, scalars):
     return new_tables, new_accumulators, results[8]
 
 
+def steps_of(n: int, batch_size: int | None) -> int:
+    """How many steps :func:`dot_bias_step` takes over ``n`` ratings."""
+    return 1 if batch_size is None or n == 0 else -(-n // batch_size)
+
+
 def dot_bias_step(tables, accumulators, users, movies, y, weight, *, learning_rate,
                   l2: float, bias_l2: float, rating_range: tuple[float, float],
-                  epsilon: float):
-    """One sparse row-wise Adagrad step of dot-bias, fused; call while tracing a JAX step.
+                  epsilon: float, batch_size: int | None = None):
+    """Sparse row-wise Adagrad steps of dot-bias, fused; call while tracing a JAX step.
+
+    The ratings are taken as consecutive steps of ``batch_size`` (the last one shorter
+    when it does not divide; ``None``: one step of all of them), in one call.
 
     Args:
         tables: ``[user_factors (U, F), movie_factors (M, F), user_bias (U, 1),
             movie_bias (M, 1)]``, float32.
         accumulators: the tables' Adagrad accumulators, ``(U, 1), (M, 1), (U, 1), (M, 1)``.
-        users, movies: the batch's rows, int32 ``(n,)``.
+        users, movies: the ratings' rows, int32 ``(n,)``.
         y: the ratings, ``(n,)``; weight: the sample weights, ``(n,)`` (ones without).
-        learning_rate: a scalar (may be traced); l2, bias_l2: the per-rating penalties.
+        learning_rate: a scalar, or one per step (:func:`steps_of`); may be traced.
+        l2, bias_l2: the per-rating penalties.
         rating_range: ``(low, high)`` of the model's output; epsilon: Adagrad's epsilon.
+        batch_size: the ratings per step.
 
     Returns:
-        ``(new_tables, new_accumulators, predictions (n,))``.
+        ``(new_tables, new_accumulators, predictions (n,))``; each prediction is the one
+        its step computed, before it.
 
     Raises:
         RuntimeError: :func:`ready` was not called, or found the kernel unusable.
     """
     if not _state.get("ok"):
         raise RuntimeError("call movierec.models.fused.ready() before tracing dot_bias_step")
+    return _steps(tables, accumulators, users, movies, y, weight,
+                  learning_rate=learning_rate, l2=l2, bias_l2=bias_l2,
+                  rating_range=rating_range, epsilon=epsilon, batch_size=batch_size)
+
+
+def _steps(tables, accumulators, users, movies, y, weight, *, learning_rate, l2, bias_l2,
+           rating_range, epsilon, batch_size):
     import jax.numpy as jnp
 
-    scalars = jnp.stack([jnp.asarray(learning_rate, jnp.float32).reshape(()),
-                         *(jnp.float32(v) for v in (l2, bias_l2, *rating_range, epsilon))])
-    return _call(tables, accumulators, users, movies, y, weight, scalars)
+    n = users.shape[0]
+    steps = steps_of(n, batch_size)
+    rates = jnp.broadcast_to(jnp.asarray(learning_rate, jnp.float32).reshape(-1), (steps,))
+    scalars = jnp.asarray([l2, bias_l2, *rating_range, epsilon], jnp.float32)
+    return _call(tables, accumulators, users, movies, y, weight, rates, scalars,
+                 n if batch_size is None else batch_size)
 
 
-def reference_step(tables, accumulators, users, movies, y, weight, *, learning_rate: float,
+def reference_step(tables, accumulators, users, movies, y, weight, *, learning_rate,
                    l2: float, bias_l2: float, rating_range: tuple[float, float],
-                   epsilon: float):
-    """The same step in numpy (float64), for checks: returns what :func:`dot_bias_step`
+                   epsilon: float, batch_size: int | None = None):
+    """The same steps in numpy (float64), for checks: returns what :func:`dot_bias_step`
     returns, as numpy arrays."""
-    p, q, bu, bi = (np.asarray(t, np.float64).copy() for t in tables)
-    ap, aq, abu, abi = (np.asarray(a, np.float64).copy() for a in accumulators)
+    tables = [np.asarray(t, np.float64).copy() for t in tables]
+    accumulators = [np.asarray(a, np.float64).copy() for a in accumulators]
     users, movies = np.asarray(users), np.asarray(movies)
     y, weight = np.asarray(y, np.float64), np.asarray(weight, np.float64)
+    n = len(users)
+    steps = steps_of(n, batch_size)
+    size = n if batch_size is None else batch_size
+    rates = np.broadcast_to(np.asarray(learning_rate, np.float64).reshape(-1), (steps,))
+    predictions = []
+    for step, rate in enumerate(rates):
+        part = slice(step * size, (step + 1) * size)
+        predictions.append(_reference_one_step(
+            tables, accumulators, users[part], movies[part], y[part], weight[part],
+            float(rate), l2, bias_l2, rating_range, epsilon))
+    return tables, accumulators, np.concatenate(predictions)
+
+
+def _reference_one_step(tables, accumulators, users, movies, y, weight, learning_rate, l2,
+                        bias_l2, rating_range, epsilon):
+    """One step of :func:`reference_step`, updating its lists' arrays in place."""
+    p, q, bu, bi = tables
     low, high = rating_range
     pu, qi = p[users], q[movies]
     s = 1 / (1 + np.exp(-((pu * qi).sum(1) + bu[users, 0] + bi[movies, 0])))
@@ -174,23 +226,22 @@ def reference_step(tables, accumulators, users, movies, y, weight, *, learning_r
              dz[:, None] * pu + c[:, None] * 2 * l2 * qi,
              (dz + c * 2 * bias_l2 * bu[users, 0])[:, None],
              (dz + c * 2 * bias_l2 * bi[movies, 0])[:, None]]
-    new = []
-    for table, acc, rows, g in ((p, ap, users, grads[0]), (q, aq, movies, grads[1]),
-                                (bu, abu, users, grads[2]), (bi, abi, movies, grads[3])):
+    for table, acc, rows, g in zip(tables, accumulators, (users, movies, users, movies),
+                                   grads, strict=True):
         np.add.at(acc, (rows, 0), (g ** 2).mean(axis=1))
         np.add.at(table, rows, -learning_rate * g / np.sqrt(acc[rows] + epsilon))
-        new.append((table, acc))
-    return [t for t, _ in new], [a for _, a in new], pred
+    return pred
 
 
 def _self_check() -> None:
-    """Run the registered kernel through JAX on a small batch with repeated rows and compare
-    it with :func:`reference_step`; raise when they differ."""
+    """Run the registered kernel through JAX on a small block of steps (rows repeating
+    within and across them, the last step shorter, a rate per step) and compare it with
+    :func:`reference_step`; raise when they differ."""
     import jax
     import jax.numpy as jnp
 
     rng = np.random.default_rng(0)
-    n_users, n_movies, factors, n = 7, 11, 5, 40
+    n_users, n_movies, factors, n, batch = 7, 11, 5, 40, 16
     tables = [rng.normal(0, 0.3, (n_users, factors)), rng.normal(0, 0.3, (n_movies, factors)),
               rng.normal(0, 0.1, (n_users, 1)), rng.normal(0, 0.1, (n_movies, 1))]
     accumulators = [rng.uniform(0, 1, (len(t), 1)) for t in tables]
@@ -198,14 +249,15 @@ def _self_check() -> None:
     movies = rng.integers(0, n_movies, n).astype(np.int32)
     y = rng.uniform(1, 5, n)
     weight = rng.uniform(0.5, 1.5, n)
-    l2, bias_l2 = 0.05, 0.01
-    f32 = [jnp.asarray(v, jnp.float32) for v in (*tables, *accumulators, y, weight)]
-    got = jax.jit(lambda *v: _call(
-        list(v[:4]), list(v[4:8]), v[8], v[9], v[10], v[11],
-        jnp.asarray([0.1, l2, bias_l2, 1.0, 5.0, 1e-8], jnp.float32)))(
-            *f32[:8], users, movies, *f32[8:])
-    want = reference_step(tables, accumulators, users, movies, y, weight, learning_rate=0.1,
-                          l2=l2, bias_l2=bias_l2, rating_range=(1.0, 5.0), epsilon=1e-8)
+    rates = np.array([0.1, 0.05, 0.02])
+    settings: dict[str, Any] = {"l2": 0.05, "bias_l2": 0.01, "rating_range": (1.0, 5.0),
+                                "epsilon": 1e-8, "batch_size": batch}
+    f32 = [jnp.asarray(v, jnp.float32) for v in (*tables, *accumulators, y, weight, rates)]
+    got = jax.jit(lambda *v: _steps(
+        list(v[:4]), list(v[4:8]), v[8], v[9], v[10], v[11], learning_rate=v[12],
+        **settings))(*f32[:8], users, movies, *f32[8:])
+    want = reference_step(tables, accumulators, users, movies, y, weight,
+                          learning_rate=rates, **settings)
     for got_part, want_part in zip(got[:2], want[:2], strict=True):
         for a, b in zip(got_part, want_part, strict=True):
             np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-5)

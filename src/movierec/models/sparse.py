@@ -31,19 +31,21 @@ traces.) Gradients are taken per rating (the mean-loss gradient times the batch 
 ``learning_rate`` means the same at any batch size. The prediction function, saving and
 loading are untouched: a model trained this way is an ordinary model of its class.
 
-With ``steps_per_call`` (what :func:`movierec.training.fit` uses) ``fit`` is handed blocks
-of up to ``steps_per_call x batch_size`` ratings, and the compiled step runs the ordinary
-step on each consecutive ``batch_size`` slice of its block in a ``jax.lax.scan`` (a loop
-inside the compiled function, not unrolled): the same updates in the same order as that
-many ordinary ``fit`` steps over the same shuffled order (Keras shuffles the whole epoch,
-then cuts it into batches, whatever the batch size), with Keras' per-step Python, data
-adapter, callback and host-to-device costs paid once per block.
+With ``batch_size`` (what :func:`movierec.training.fit` uses) ``fit`` is handed blocks of
+up to ``steps_per_call x batch_size`` ratings, and the compiled step runs the ordinary step
+on each consecutive ``batch_size`` slice of its block in a ``jax.lax.scan`` (a loop inside
+the compiled function, not unrolled): the same updates in the same order as that many
+ordinary ``fit`` steps over the same shuffled order, with Keras' per-step Python, data
+adapter, callback and host-to-device costs paid once per block. (``fit`` over arrays
+shuffles the whole epoch, then cuts it into batches; :mod:`movierec.training` hands ``fit``
+its blocks through :class:`movierec.training.blocks.ShuffledBlocks`, which does the same
+for less.)
 
 For ``dot-bias`` (the fast preset's model, and the blends' factor members) the step is, by
 default, one fused kernel rather than ``jax.numpy`` code (:mod:`movierec.models.fused`: the
-same updates, computed in one loop over the batch and called from the compiled step as an
-XLA foreign function), about twice as fast; other models, distributed runs and machines
-without numba trace the ``jax.numpy`` step below.
+same updates, computed in loops over the ratings on two threads and called from the
+compiled step as an XLA foreign function, once per block for all of its steps); other
+models, distributed runs and machines without numba trace the ``jax.numpy`` step below.
 
 The sparse step needs the JAX backend (Keras' stateless ``train_step``); on other backends
 :func:`use_sparse_updates` raises and :class:`SparseAdagrad` is plain dense Adagrad.
@@ -183,9 +185,13 @@ def use_sparse_updates(model: keras.Model, *, l2: float = 0.0, bias_l2: float = 
     if fused and why_not:
         raise RuntimeError(f"the fused dot-bias step cannot run here: {why_not}")
     use_fused = fused is not False and not why_not
-    kernel = _fused_train_step if use_fused else _sparse_train_step
-    step = partial(kernel, model, plan, float(l2), float(bias_l2))
-    model.train_step = step if batch_size is None else partial(_block_step, step, batch_size)
+    if use_fused:  # the kernel takes a fit batch's steps in one call
+        model.train_step = partial(_fused_train_step, model, plan, float(l2), float(bias_l2),
+                                   batch_size)
+    else:
+        step = partial(_sparse_train_step, model, plan, float(l2), float(bias_l2))
+        model.train_step = (step if batch_size is None
+                            else partial(_block_step, step, batch_size))
     model.train_function = None  # rebuilt from the new step on the next fit
     return "fused" if use_fused else "jax.numpy"
 
@@ -353,9 +359,12 @@ def _sparse_train_step(model, plan: _Plan, l2: float, bias_l2: float, state, dat
     return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
 
 
-def _fused_train_step(model, plan: _Plan, l2: float, bias_l2: float, state, data):
-    """:func:`_sparse_train_step` for dot-bias, computed by one fused kernel
-    (:func:`movierec.models.fused.dot_bias_step`)."""
+def _fused_train_step(model, plan: _Plan, l2: float, bias_l2: float,
+                      batch_size: int | None, state, data):
+    """:func:`_block_step` over :func:`_sparse_train_step` for dot-bias, computed by one
+    call of the fused kernel (:func:`movierec.models.fused.dot_bias_step`) that takes the
+    fit batch's steps of ``batch_size`` in turn. The loss logged is what the steps one by
+    one would have logged: each step's mean, weighted by its ratings."""
     import jax.numpy as jnp
 
     from movierec.models import fused
@@ -368,25 +377,64 @@ def _fused_train_step(model, plan: _Plan, l2: float, bias_l2: float, state, data
     weight = (jnp.ones((batch,), jnp.float32) if sample_weight is None
               else jnp.reshape(jnp.asarray(sample_weight, jnp.float32), (batch,)))
     optimizer = model.optimizer
-    learning_rate = _learning_rate(optimizer, optimizer_vars)
+    steps = fused.steps_of(batch, batch_size)
     tables, accumulators, y_pred = fused.dot_bias_step(
         [trainable[i] for i in plan.sparse],
         [optimizer_vars[plan.accumulators[i]] for i in plan.sparse],
-        x[:, 0], x[:, 1], y[:, 0], weight, learning_rate=learning_rate, l2=l2,
+        x[:, 0], x[:, 1], y[:, 0], weight,
+        learning_rate=_learning_rates(optimizer, optimizer_vars, plan, steps), l2=l2,
         bias_l2=bias_l2, rating_range=(model.scale.minimum, model.scale.maximum),
-        epsilon=optimizer.epsilon)
+        epsilon=optimizer.epsilon, batch_size=batch_size)
     trainable, optimizer_vars = list(trainable), list(optimizer_vars)
     for i, table, accumulator in zip(plan.sparse, tables, accumulators, strict=True):
         trainable[i] = table
         optimizer_vars[plan.accumulators[i]] = accumulator
-    optimizer_vars[plan.iterations] = optimizer_vars[plan.iterations] + 1
+    optimizer_vars[plan.iterations] = optimizer_vars[plan.iterations] + steps
     y_pred = jnp.reshape(y_pred, (batch, 1))
     per_rating = jnp.square(y_pred[:, 0] - y[:, 0])
-    data_loss = (jnp.mean(per_rating) if sample_weight is None
-                 else jnp.sum(per_rating * weight) / jnp.sum(weight))
+    data_loss = _mean_of_step_means(per_rating, None if sample_weight is None else weight,
+                                    batch if batch_size is None else batch_size)
     logs, metrics_vars = model._update_metrics_variables(
         metrics_vars, data_loss, x, y, y_pred, sample_weight)
     return logs, (trainable, list(non_trainable), optimizer_vars, metrics_vars)
+
+
+def _mean_of_step_means(per_rating, weight, batch_size: int):
+    """Each step's (weighted) mean of ``per_rating``, averaged with the steps' sizes as
+    weights: what Keras' loss tracker gathers from the steps one by one."""
+    import jax.numpy as jnp
+
+    n = per_rating.shape[0]
+    whole = n // batch_size
+    cut = whole * batch_size
+
+    def means(part, weight_part, rows: int):
+        if weight_part is None:
+            return jnp.mean(part.reshape(rows, -1), axis=1)
+        return (jnp.sum((part * weight_part).reshape(rows, -1), axis=1)
+                / jnp.sum(weight_part.reshape(rows, -1), axis=1))
+
+    total: Any = 0.0
+    if whole:
+        total = jnp.sum(means(per_rating[:cut], None if weight is None else weight[:cut],
+                              whole)) * batch_size
+    if cut < n:
+        total = total + means(per_rating[cut:], None if weight is None else weight[cut:],
+                              1)[0] * (n - cut)
+    return total / n
+
+
+def _learning_rates(optimizer, optimizer_vars, plan: _Plan, steps: int):
+    """The learning rate of each of the next ``steps`` steps (a schedule is evaluated at
+    each step's iteration; a fixed rate is one scalar)."""
+    import jax.numpy as jnp
+
+    schedule = optimizer._learning_rate
+    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return _learning_rate(optimizer, optimizer_vars)
+    iterations = optimizer_vars[plan.iterations]
+    return jnp.stack([jnp.asarray(schedule(iterations + k), jnp.float32)
+                      for k in range(steps)])
 
 
 def _learning_rate(optimizer, optimizer_vars):
