@@ -27,6 +27,7 @@ from movierec.models.sparse import (
     use_sparse_updates,
 )
 from movierec.training import distribute
+from movierec.training.blocks import ShuffledBlocks
 from movierec.training.config import TrainConfig, TrainResult
 
 __all__ = ["FUSED", "STEPS_PER_CALL", "fit_keras"]
@@ -194,17 +195,22 @@ def fit_keras(
                 x, y = x[:keep], y[:keep]
         keras_val = (val_pairs[:n_val_keras],
                      training_targets(spec, val_ratings[:n_val_keras], rating_range))
+        if sparse and processes == 1:
+            # shuffled by ShuffledBlocks; on one device in blocks of steps, the sparse step
+            # taking each block's steps in one call; over devices one step at a time
+            block = (config.batch_size if distributed
+                     else block_size(config.batch_size, STEPS_PER_CALL, len(x)))
+            inputs: dict[str, Any] = {
+                "x": ShuffledBlocks(x, y, block, seed=config.seed), "shuffle": False}
+        else:  # a process feeds its share of the global batch
+            inputs = {"x": x, "y": y, "batch_size": config.batch_size // processes,
+                      "shuffle": True}
         with measure() as cost:
             keras_history = model.fit(
-                x,
-                y,
+                **inputs,
                 validation_data=keras_val if validate and n_val_keras else None,
-                # a process feeds its share of the global batch
-                batch_size=(block_size(config.batch_size, STEPS_PER_CALL, len(x))
-                            if sparse and not distributed else config.batch_size // processes),
                 validation_batch_size=config.batch_size // processes,
                 epochs=config.epochs,
-                shuffle=True,
                 callbacks=callbacks,
                 verbose=_verbosity(verbose),
             )
