@@ -30,7 +30,7 @@ from movierec.training import distribute
 from movierec.training.blocks import ShuffledBlocks
 from movierec.training.config import TrainConfig, TrainResult
 
-__all__ = ["FUSED", "STEPS_PER_CALL", "fit_keras"]
+__all__ = ["FUSED", "STEPS_PER_CALL", "fit_keras", "wait_for_steps"]
 
 STEPS_PER_CALL = 64
 """Sparse-Adagrad steps per compiled call on one process (:func:`movierec.models.sparse.
@@ -65,12 +65,12 @@ class _RatingMetrics(keras.callbacks.Callback):
         # for the last one (JAX runs them asynchronously) before reading the clock. (No
         # batch hook: one would make Keras synchronise after every step.)
         if not self._trained:
-            keras.ops.convert_to_numpy(self.model.optimizer.iterations.value)
+            wait_for_steps(self.model)
             self._trained = time.perf_counter() - self._started
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self._trained:  # no validation pass (nothing held out): wait for the steps
-            keras.ops.convert_to_numpy(self.model.optimizer.iterations.value)
+            wait_for_steps(self.model)
         seconds = time.perf_counter() - self._started
         if logs is not None and len(self.pairs):
             predicted = self.predict(self.pairs)
@@ -78,6 +78,21 @@ class _RatingMetrics(keras.callbacks.Callback):
         if logs is not None:
             logs["seconds"] = seconds
             logs["fit_seconds"] = self._trained or seconds  # without the validation passes
+
+
+def wait_for_steps(model: keras.Model) -> None:
+    """Return once the steps dispatched so far have finished: every weight and optimizer
+    variable computed. (Waiting on one, say the optimizer's step count, is not enough:
+    an output of a compiled step can be ready before the rest, and the fused sparse step
+    updates the tables in a call that the step count does not depend on.)"""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.block_until_ready([v.value for v in (*model.variables,
+                                                  *model.optimizer.variables)])
+    else:
+        for variable in (*model.trainable_variables, model.optimizer.iterations):
+            keras.ops.convert_to_numpy(variable.value)
 
 
 def steady_speed(fit_seconds: list[float], n_train: int) -> dict[str, float]:
