@@ -36,6 +36,7 @@ import numpy as np
 from benchmarks import step_profile
 from benchmarks.common import latest_small, machine_info, tuning_dataset
 from benchmarks.ranking_models import validation_of
+from movierec.models import fused as fused_step
 from movierec.presets import resolve_preset
 from movierec.training import TrainConfig, keras_fit
 
@@ -130,7 +131,8 @@ def fast_path(bench, fused: bool | None) -> dict:
     return {"ratings_per_second": result.metrics["steady_ratings_per_second"],
             "rmse": result.metrics["rmse"], "epochs": result.metrics["epochs_run"],
             "compile_seconds": round(result.metrics["compile_seconds"], 2),
-            "batch_size": config.batch_size, "sparse_step": result.metrics["sparse_step"]}
+            "batch_size": config.batch_size, "sparse_step": result.metrics["sparse_step"],
+            "kernel_threads": fused_step.threads_used()}
 
 
 def validation_rmse(data_dir) -> list[dict]:
@@ -195,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['fast_path_ratio']:6.2f}")
     medians = {name: statistics.median(r[i][1]["fast_path_ratio"] for r in rounds)
                for i, (name, _) in enumerate(rounds[0])}
+    print(f"fused kernel calls so far, on two threads / all: "
+          f"{rounds[-1][0][1]['kernel_threads']}")
     print("median ratio over the rounds: " + "; ".join(
         f"{name}: {ratio:.2f}" for name, ratio in medians.items()))
     out: dict = {"rounds": [dict(rows) for rows in rounds], "median_ratio": medians,

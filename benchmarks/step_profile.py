@@ -11,15 +11,18 @@ ratings per step, as milliseconds per step:
 * ``fit_keras_steps_per_execution_8``: Keras' own ``steps_per_execution=8``, one step per
   compiled call still, with ``fit``'s loop and callbacks once per 8 steps;
 * ``fit_blocks``: ``model.fit`` handing the step blocks of up to
-  :data:`movierec.training.keras_fit.STEPS_PER_CALL` steps, scanned inside one call (today);
+  :data:`movierec.training.keras_fit.STEPS_PER_CALL` steps, scanned inside one call, fed
+  by :class:`~movierec.training.blocks.ShuffledBlocks` (as ``train`` feeds it);
 * ``jit_one_step_per_call`` / ``jit_scan_epoch``: the compiled step with no Keras around it,
   on batches already on the device, one call per step or the whole epoch in one call.
 
-Those are the ``jax.numpy`` step's. ``fit_blocks_fused`` and ``jit_scan_epoch_fused`` are
-the same two for the fused kernel (:mod:`movierec.models.fused`, what ``fit`` runs for
-dot-bias now), and ``fit_idle_step`` is ``fit`` over the same blocks with a step that does
-nothing: Keras' own share of an epoch (shuffling and slicing the arrays, moving them to the
-device, its callbacks and bookkeeping), which no step can remove.
+Those are the ``jax.numpy`` step's. ``fit_blocks_fused`` is the same for the fused kernel
+(:mod:`movierec.models.fused`, what ``fit`` runs for dot-bias: one call per block takes all
+its steps), and ``jit_scan_epoch_fused`` scans the kernel one step per call. ``fit_idle_step``
+is ``fit`` over the same blocks with a step that does nothing: ``fit``'s own share of an
+epoch (shuffling the ratings, copying the blocks to the device, its callbacks and
+bookkeeping), which no step can remove; ``fit_idle_step_keras_shuffle`` the same with
+Keras' own array adapter shuffling and slicing the arrays (what ``train`` did before).
 
 Inside the step (``op_*``): the scanned epoch under JAX's profiler, in a fresh process with
 XLA's per-operation trace on (``--xla_cpu_enable_xprof_traceme``), each compiled operation's
@@ -44,6 +47,8 @@ import numpy as np
 import movierec  # noqa: F401  (first: selects the JAX backend before Keras loads)
 from movierec.models import build_model
 from movierec.models.sparse import SparseAdagrad, block_size, use_sparse_updates
+from movierec.training import keras_fit
+from movierec.training.blocks import ShuffledBlocks
 from movierec.training.keras_fit import STEPS_PER_CALL
 
 REPEATS = 7
@@ -77,8 +82,12 @@ def _model(n_users: int, n_movies: int, factors: int, learning_rate: float, l2: 
     return model
 
 
-def _fit_ms_per_epoch(model, pairs, ratings, fit_batch: int, epochs: int = 6) -> float:
-    """Median training seconds of an epoch after the first, as ``train`` records them."""
+def _fit_ms_per_epoch(model, pairs, ratings, fit_batch: int, epochs: int = 6,
+                      shuffled_blocks: bool = False) -> float:
+    """Median training seconds of an epoch after the first, as ``train`` records them;
+    ``fit`` over the arrays (Keras shuffles them) or, with ``shuffled_blocks``, over
+    :class:`~movierec.training.blocks.ShuffledBlocks` of ``fit_batch`` (what ``train``
+    hands it)."""
     import keras
 
     seconds: list[float] = []
@@ -88,11 +97,15 @@ def _fit_ms_per_epoch(model, pairs, ratings, fit_batch: int, epochs: int = 6) ->
             self.started = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            keras.ops.convert_to_numpy(self.model.optimizer.iterations.value)
+            keras_fit.wait_for_steps(self.model)
             seconds.append(time.perf_counter() - self.started)
 
-    model.fit(pairs, ratings, batch_size=fit_batch, epochs=epochs, shuffle=True, verbose=0,
-              callbacks=[Clock()])
+    if shuffled_blocks:
+        model.fit(ShuffledBlocks(pairs, ratings, fit_batch, seed=0), epochs=epochs,
+                  shuffle=False, verbose=0, callbacks=[Clock()])
+    else:
+        model.fit(pairs, ratings, batch_size=fit_batch, epochs=epochs, shuffle=True,
+                  verbose=0, callbacks=[Clock()])
     return 1000 * float(np.median(seconds[1:]))
 
 
@@ -117,12 +130,15 @@ def profile(pairs: np.ndarray, ratings: np.ndarray, n_users: int, n_movies: int,
     fit_batch = block_size(batch_size, STEPS_PER_CALL, n)
     for fused, suffix in ((False, ""), (True, "_fused")):
         blocks = _model(n_users, n_movies, factors, learning_rate, l2, batch_size, fused=fused)
-        rows[f"fit_blocks{suffix}"] = _fit_ms_per_epoch(blocks, pairs, ratings,
-                                                        fit_batch) / steps
-    # Keras' own share: fit's loop over the same blocks with a step that does nothing
-    idle = _model(n_users, n_movies, factors, learning_rate, l2, batch_size, fused=False)
-    idle.train_step = _idle_step
-    rows["fit_idle_step"] = _fit_ms_per_epoch(idle, pairs, ratings, fit_batch) / steps
+        rows[f"fit_blocks{suffix}"] = _fit_ms_per_epoch(
+            blocks, pairs, ratings, fit_batch, shuffled_blocks=True) / steps
+    # fit's own share: its loop over the same blocks with a step that does nothing, fed
+    # by ShuffledBlocks (as train feeds it) and by Keras' array adapter (before)
+    for shuffled, name in ((True, "fit_idle_step"), (False, "fit_idle_step_keras_shuffle")):
+        idle = _model(n_users, n_movies, factors, learning_rate, l2, batch_size, fused=False)
+        idle.train_step = _idle_step
+        rows[name] = _fit_ms_per_epoch(idle, pairs, ratings, fit_batch,
+                                       shuffled_blocks=shuffled) / steps
 
     x = jnp.asarray(pairs.reshape(steps, batch_size, 2))
     y = jnp.asarray(ratings.reshape(steps, batch_size))

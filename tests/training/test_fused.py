@@ -68,8 +68,9 @@ def test_kernel_matches_the_steps_written_out_in_numpy():
     tables = [rng.normal(0, 0.4, (n_users, factors)), rng.normal(0, 0.4, (n_movies, factors)),
               rng.normal(0, 0.2, (n_users, 1)), rng.normal(0, 0.2, (n_movies, 1))]
     accumulators = [rng.uniform(0, 0.5, (len(t), 1)) for t in tables]
-    users = rng.integers(0, n_users, n).astype(np.int32)
-    movies = rng.integers(0, n_movies - 1, n).astype(np.int32)  # the last movie: unrated
+    pairs = np.stack([rng.integers(0, n_users, n),
+                      rng.integers(0, n_movies - 1, n)],  # the last movie: unrated
+                     axis=1).astype(np.int32)
     y, weight = rng.uniform(0.5, 5, n), rng.uniform(0.5, 1.5, n)
     rates = np.array([0.2, 0.1, 0.05, 0.3])
     assert fused_module.steps_of(n, batch) == len(rates)
@@ -78,18 +79,18 @@ def test_kernel_matches_the_steps_written_out_in_numpy():
 
     def step(tables, accumulators, learning_rate):
         return fused_module.dot_bias_step(
-            tables, accumulators, jnp.asarray(users), jnp.asarray(movies),
-            jnp.asarray(y, jnp.float32), jnp.asarray(weight, jnp.float32),
-            learning_rate=learning_rate, **settings)
+            tables, accumulators, jnp.asarray(pairs), jnp.asarray(y, jnp.float32),
+            jnp.asarray(weight, jnp.float32), learning_rate=learning_rate, **settings)
 
     f32 = [[jnp.asarray(v, jnp.float32) for v in part] for part in (tables, accumulators)]
     got = jax.jit(step)(*f32, jnp.asarray(rates, jnp.float32))
-    want = fused_module.reference_step(tables, accumulators, users, movies, y, weight,
+    want = fused_module.reference_step(tables, accumulators, pairs, y, weight,
                                        learning_rate=rates, **settings)
     for got_part, want_part in zip(got[:2], want[:2], strict=True):
         for a, b in zip(got_part, want_part, strict=True):
             np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(got[2]), want[2], rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(got[2]), want[2], rtol=1e-5)  # predictions
+    np.testing.assert_allclose(np.asarray(got[3]), want[3], rtol=1e-5)  # each step's loss
     # a movie row no step touched did not move
     np.testing.assert_array_equal(np.asarray(got[0][1])[-1], f32[0][1][-1])
 
@@ -103,13 +104,15 @@ def _kernel_inputs(seed: int, n: int, batch: int):
               rng.normal(0, 0.3, (n_movies, factors)).astype(f),
               rng.normal(0, 0.1, n_users).astype(f), rng.normal(0, 0.1, n_movies).astype(f)]
     accumulators = [rng.uniform(0, 0.5, len(t)).astype(f) for t in tables]
-    data = [rng.integers(0, n_users, n).astype(np.int32),
-            rng.integers(0, n_movies, n).astype(np.int32),
+    pairs = np.stack([rng.integers(0, n_users, n), rng.integers(0, n_movies, n)],
+                     axis=1).astype(np.int32)
+    data = [pairs[:, 0], pairs[:, 1],  # columns of the pairs, as the XLA handler passes them
             rng.uniform(0.5, 5, n).astype(f), np.ones(n, f),
             np.full(-(-n // batch), 0.05, f), np.array([0.05, 0.01, 0.5, 5.0, 1e-8], f)]
-    scratch = [np.zeros(n, f), np.zeros((batch, factors), f), np.zeros((batch, factors), f),
+    scratch = [np.zeros(n, f), np.zeros((2 * -(-n // batch), 2), f),
+               np.zeros((batch, factors), f), np.zeros((batch, factors), f),
                np.zeros((2, n_users), f), np.zeros((2, n_movies), f),
-               np.zeros((6, batch), f), np.zeros(2, np.int32)]
+               np.zeros((6, batch), f), np.zeros(2, np.int32), 2]
     return tables + accumulators + data + scratch
 
 
@@ -125,15 +128,18 @@ def test_one_thread_runs_every_task_and_computes_the_same_bits_as_two():
     results = []
     previous = numba.get_num_threads()
     try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        two = min(2, numba.config.NUMBA_NUM_THREADS)
+        for threads, asked in ((1, 2), (two, 1), (two, 2)):  # numba's, the kernel's
             numba.set_num_threads(threads)
             arguments = _kernel_inputs(5, 1000, 128)
+            arguments[-1] = asked
             _fused_kernel.block(*arguments)
-            results.append([*arguments[:8], arguments[14]])  # tables, accumulators, pred
+            results.append([*arguments[:8], *arguments[14:16]])  # + predictions, losses
     finally:
         numba.set_num_threads(previous)
-    for one, two in zip(*results, strict=True):
-        np.testing.assert_array_equal(one, two)
+    for first, *others in zip(*results, strict=True):
+        for other in others:
+            np.testing.assert_array_equal(other, first)
     assert not np.array_equal(results[0][0], _kernel_inputs(5, 1000, 128)[0])  # it trained
 
 
@@ -202,3 +208,25 @@ def test_a_kernel_that_fails_to_build_falls_back_with_a_warning(data, monkeypatc
     model.fit(data[0], data[1], batch_size=64, epochs=1, verbose=0)  # and it trains
     with pytest.raises(RuntimeError, match="did not compile"):
         use_sparse_updates(model, fused=True)
+
+
+def test_the_thread_tuner_keeps_the_faster_count_and_looks_again_less_often():
+    """The kernel's thread-count tuner, driven with made-up cycle counts: warm-up on two
+    (not timed), two of each timed, the faster kept, the other tried after 8 calls, then
+    after 16 when it lost again, and kept when it turns out faster."""
+    from movierec.models import _fused_kernel as kernel
+
+    tuner = np.zeros(kernel.TUNER_WORDS)
+    costs = {1: 300.0, 2: 100.0}
+    chosen = []
+    for call in range(60):
+        if call == 40:
+            costs = {1: 50.0, 2: 400.0}  # the machine changed: one thread is now faster
+        threads = kernel._threads(tuner)
+        chosen.append(threads)
+        kernel._record(tuner, threads, costs[threads])
+    assert chosen[:5] == [2, 2, 1, 2, 1]  # warm-up, then each count timed twice
+    ones = [call for call, threads in enumerate(chosen) if threads == 1]
+    assert ones[:4] == [2, 4, 13, 30]  # looks after 8 calls, then after 16
+    assert chosen[-5:] == [1] * 5  # after the change, one thread is kept
+    assert tuner[kernel.CALLS] == 60 and tuner[kernel.WITH_TWO] == chosen.count(2)

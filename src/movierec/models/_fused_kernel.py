@@ -4,6 +4,8 @@ numba's on-disk cache)."""
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -14,6 +16,12 @@ from numba.np.ufunc.parallel import _launch_threads
 
 f32 = np.float32
 
+# numba's OpenMP team belongs to the thread that calls the kernel, and JAX calls it from
+# more than one: with libgomp's default an idle team's worker spins for a while after each
+# call, on the core the working team's second thread needs (measured: two threads then
+# run the kernel slower than one). Passive: idle workers sleep at once. A setting of the
+# user's wins; it must be made before libgomp loads, which the next line does.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The threading layer's symbols must be loaded before a cached parallel function is: numba
 # does that when it compiles one, not when it loads one from its cache.
 _launch_threads()
@@ -28,7 +36,7 @@ _BUFFER_DATA = 3
 _EXTENSION_METADATA, _STAGE_EXECUTE = 1, 3
 # The FFI API version this handler is written against (c_api.h XLA_FFI_API_MAJOR/MINOR).
 _API_MAJOR, _API_MINOR = 0, 3
-_N_ARGS, _N_RETS = 14, 15
+_N_ARGS, _N_RETS = 14, 16
 AHEAD = 8
 """Each loop over the ratings asks the CPU for the rows of the rating this many places
 ahead: on tables larger than the caches (32M-shaped data) the loop is otherwise bound by the
@@ -115,23 +123,23 @@ def _atomic_load(typingctx, address):
 
 @numba.njit(fastmath=True, parallel=True, cache=True)
 def block(users_t, movies_t, user_b, movie_b, user_acc, movie_acc, user_bacc, movie_bacc,
-          users, movies, y, w, lrs, scalars, pred, user_old, movie_old, user_rows,
-          movie_rows, grads, tasks):
+          users, movies, y, w, lrs, scalars, pred, losses, user_old, movie_old, user_rows,
+          movie_rows, grads, tasks, threads):
     """The step on each consecutive ``batch`` ratings of the block in turn (``batch`` is
     the scratch rows' count; the last step may be shorter), step ``s`` at ``lrs[s]``.
 
     A step is two phases of two tasks each: (1) rate one half of the step's ratings;
     (2) update the user rows / the movie rows (independent: each reads the other table's
-    rows as phase 1 copied them). Two threads, where numba has them, take the block's
-    tasks in order from a shared counter (``tasks[0]``) and count each one done
-    (``tasks[1]``); a task waits until every task of the phases before its own is done.
-    No thread waits for a task nobody has taken, so one thread alone (numba limited to
-    one, or running both loop iterations in turn) runs them all, in order."""
+    rows as phase 1 copied them). ``threads`` (1 or 2) threads take the block's tasks in
+    order from a shared counter (``tasks[0]``) and count each one done (``tasks[1]``); a
+    task waits until every task of the phases before its own is done. No thread waits for
+    a task nobody has taken, so one thread alone (``threads`` 1, numba limited to one, or
+    running both loop iterations in turn) runs them all, in order."""
     n, batch = users.shape[0], user_old.shape[0]
     total = 4 * ((n + batch - 1) // batch)
     tasks[0], tasks[1] = 0, 0
     taken, done = tasks.ctypes.data, tasks.ctypes.data + 4
-    for _ in numba.prange(2):
+    for _ in numba.prange(threads):
         task = _atomic_add(taken, 1)
         while task < total:
             group = task // 2  # the step's phase: 2 s + phase
@@ -144,7 +152,8 @@ def block(users_t, movies_t, user_b, movie_b, user_acc, movie_acc, user_bacc, mo
                 middle = start + (stop - start + 1) // 2
                 first, last = (start, middle) if part == 0 else (middle, stop)
                 _rates(users_t, movies_t, user_b, movie_b, users, movies, y, w, scalars,
-                       start, stop, first, last, pred, user_old, movie_old, grads)
+                       start, stop, first, last, pred, losses[2 * s + part], user_old,
+                       movie_old, grads)
             elif part == 0:
                 _update(users_t, user_b, user_acc, user_bacc, user_rows, users, movie_old,
                         grads[DZ], grads[USER_BIAS_GRAD], grads[USER_SQUARE],
@@ -188,9 +197,10 @@ def _exp(x):
 
 @numba.njit(fastmath=True, inline="always")
 def _rates(users_t, movies_t, user_b, movie_b, users, movies, y, w, scalars, start, stop,
-           first, last, pred, user_old, movie_old, grads):
+           first, last, pred, loss, user_old, movie_old, grads):
     """Ratings ``first:last`` of the step ``start:stop``: predictions, gradients (the rows
-    of ``grads`` above) and both rows as they were."""
+    of ``grads`` above), both rows as they were, and ``loss``: the ratings' summed weighted
+    squared errors and their summed weights."""
     l2, bias_l2, low, high = scalars[0], scalars[1], scalars[2], scalars[3]
     factors = users_t.shape[1]
     zero, one, two = f32(0.0), f32(1.0), f32(2.0)
@@ -200,6 +210,7 @@ def _rates(users_t, movies_t, user_b, movie_b, users, movies, y, w, scalars, sta
     for j in range(start, stop):
         total += w[j]
     scale = f32(stop - start) / total
+    squares, weights = zero, zero
     for j in range(first, last):
         if j + AHEAD < last:
             _prefetch_row(users_t, users[j + AHEAD])
@@ -219,8 +230,11 @@ def _rates(users_t, movies_t, user_b, movie_b, users, movies, y, w, scalars, sta
         s = one / (one + _exp(-(pq + bu + bi)))
         value = low + span * s
         pred[j] = value
+        error = value - y[j]
+        squares += w[j] * error * error
+        weights += w[j]
         c = w[j] * scale
-        dz = c * two * (value - y[j]) * span * s * (one - s)  # d loss / d logit
+        dz = c * two * error * span * s * (one - s)  # d loss / d logit
         k = c * two * l2  # d penalty / d row = k * row
         # |g|^2 for g = dz * other + k * own, from the three dot products
         cross = two * dz * k * pq
@@ -230,6 +244,7 @@ def _rates(users_t, movies_t, user_b, movie_b, users, movies, y, w, scalars, sta
         grads[USER_SQUARE, o] = max(dz * dz * qq + cross + k * k * pp, zero) * per_factor
         grads[MOVIE_SQUARE, o] = max(dz * dz * pp + cross + k * k * qq, zero) * per_factor
         grads[L2_GRAD, o] = k
+    loss[0], loss[1] = squares, weights
 
 
 @numba.njit(fastmath=True, inline="always")
@@ -268,6 +283,76 @@ def _update(table, bias, acc, bias_acc, row_scratch, rows, other, dz, bias_grad,
         bias[r] -= bias_step[r] * bias_grad[o]
 
 
+@intrinsic
+def _cycles(typingctx):
+    """The CPU's cycle counter (LLVM's readcyclecounter: the TSC on x86-64)."""
+    def codegen(context, builder, signature, args):
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(64), []), "llvm.readcyclecounter")
+        return builder.call(function, [])
+
+    return types.int64(), codegen
+
+
+# The thread-count tuner's state (float64 words at an address the caller passes): calls
+# so far; cycles per rating with one thread and with two (estimates: each new measurement,
+# or RISE times the last estimate if that is less; 0 until measured); calls made with two;
+# the call of the next look at the other count; the calls between looks.
+CALLS, ONE, TWO, WITH_TWO, NEXT, INTERVAL = range(6)
+TUNER_WORDS = 6
+TRIALS = 5  # the warm-up call, then two, one, two, one
+FIRST_INTERVAL, LAST_INTERVAL = 8, 1024
+RISE = 1.25
+
+
+@numba.njit(inline="always")
+def _better(tuner):
+    return 1 if tuner[ONE] <= tuner[TWO] else 2
+
+
+@numba.njit(inline="always")
+def _threads(tuner):
+    """How many threads this call runs on. Two threads share the tables' cache lines:
+    where the machine puts the two cores far apart (on this VM, at times, two threads run
+    Hogwild SGD at half of one thread's speed, and this kernel too) one thread is faster.
+    The first call warms up on two and is not timed; the next four alternate two and one;
+    then the faster count is kept, and the other is tried again after 8 calls, then after
+    twice as many each time it loses (up to 1,024), and after 8 again when it wins."""
+    calls = int(tuner[CALLS])
+    if calls < TRIALS:
+        return 2 if calls % 2 == 1 or calls == 0 else 1
+    if calls >= tuner[NEXT]:
+        return 3 - _better(tuner)
+    return _better(tuner)
+
+
+@numba.njit(inline="always")
+def _record(tuner, threads, cycles_per_rating):
+    """Count the call and, after the first, its cycles per rating on ``threads``."""
+    calls = int(tuner[CALLS])
+    tuner[CALLS] = calls + 1.0
+    if threads == 2:
+        tuner[WITH_TWO] += 1.0
+    if calls == 0:
+        return
+    before = _better(tuner)
+    slot = ONE if threads == 1 else TWO
+    if tuner[slot] == 0.0:
+        tuner[slot] = cycles_per_rating
+    else:  # a slow call (an interruption, a cold cache) moves the estimate up 25 % at most
+        tuner[slot] = min(cycles_per_rating, RISE * tuner[slot])
+    if calls == TRIALS - 1:
+        tuner[INTERVAL] = FIRST_INTERVAL
+    elif calls >= TRIALS and calls >= tuner[NEXT]:  # a look at the other count
+        if _better(tuner) != before:
+            tuner[INTERVAL] = FIRST_INTERVAL
+        else:
+            tuner[INTERVAL] = min(2.0 * tuner[INTERVAL], LAST_INTERVAL)
+    else:
+        return
+    tuner[NEXT] = calls + 1.0 + tuner[INTERVAL]
+
+
 @numba.cfunc(types.intp(types.intp), cache=True)
 def handler(frame_address):
     frame = words(frame_address, _FRAME_WORDS)
@@ -287,20 +372,27 @@ def handler(frame_address):
     shape = words(words(args[0], 6)[5], 2)
     n_users, factors = shape[0], shape[1]
     n_movies = words(words(args[1], 6)[5], 1)[0]
-    n = words(words(args[8], 6)[5], 1)[0]
-    steps = words(words(args[12], 6)[5], 1)[0]
-    batch = words(words(rets[9], 6)[5], 2)[0]
+    n = words(words(args[8], 6)[5], 2)[0]
+    steps = words(words(args[11], 6)[5], 1)[0]
+    batch = words(words(rets[10], 6)[5], 2)[0]
+    pairs = carray(_pointer(data(args, 8), np.int32), (n, 2))
+    halves = carray(_pointer(data(args, 13), np.uint32), (2,))
+    tuner = carray(_pointer(np.int64(halves[0]) | (np.int64(halves[1]) << 32), np.float64),
+                   (TUNER_WORDS,))
+    threads = _threads(tuner)
+    started = _cycles()
 
     block(matrix(rets, 0, n_users, factors),
           matrix(rets, 1, n_movies, factors),
           vector(rets, 2, n_users, np.float32), vector(rets, 3, n_movies, np.float32),
           vector(rets, 4, n_users, np.float32), vector(rets, 5, n_movies, np.float32),
           vector(rets, 6, n_users, np.float32), vector(rets, 7, n_movies, np.float32),
-          vector(args, 8, n, np.int32), vector(args, 9, n, np.int32),
-          vector(args, 10, n, np.float32), vector(args, 11, n, np.float32),
-          vector(args, 12, steps, np.float32), vector(args, 13, 5, np.float32),
-          vector(rets, 8, n, np.float32),
-          matrix(rets, 9, batch, factors), matrix(rets, 10, batch, factors),
-          matrix(rets, 11, 2, n_users), matrix(rets, 12, 2, n_movies),
-          matrix(rets, 13, SCRATCH_ROWS, batch), vector(rets, 14, 2, np.int32))
+          pairs[:, 0], pairs[:, 1],
+          vector(args, 9, n, np.float32), vector(args, 10, n, np.float32),
+          vector(args, 11, steps, np.float32), vector(args, 12, 5, np.float32),
+          vector(rets, 8, n, np.float32), matrix(rets, 9, 2 * steps, 2),
+          matrix(rets, 10, batch, factors), matrix(rets, 11, batch, factors),
+          matrix(rets, 12, 2, n_users), matrix(rets, 13, 2, n_movies),
+          matrix(rets, 14, SCRATCH_ROWS, batch), vector(rets, 15, 2, np.int32), threads)
+    _record(tuner, threads, (_cycles() - started) / max(n, 1))
     return 0

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["dot_bias_step", "ready", "reference_step", "steps_of", "supported"]
+__all__ = ["dot_bias_step", "ready", "reference_step", "steps_of", "supported", "threads_used"]
 
 TARGET = "movierec_dot_bias_sparse_adagrad"
 """The name the kernel is registered under with XLA."""
@@ -113,31 +113,56 @@ def _register(handler) -> None:
     jax.ffi.register_ffi_target(TARGET, capsule, platform="cpu")
 
 
-def _call(tables, accumulators, users, movies, y, weight, learning_rates, scalars,
-          batch_size: int):
+def _call(tables, accumulators, pairs, y, weight, learning_rates, scalars, batch_size: int):
     import jax
     import jax.numpy as jnp
 
-    n, factors = users.shape[0], tables[0].shape[1]
+    n, factors = pairs.shape[0], tables[0].shape[1]
     batch = min(batch_size, n)
+    steps = learning_rates.shape[0]
     flat = [jnp.reshape(t, (-1,)) for t in tables[2:]] + [
         jnp.reshape(a, (-1,)) for a in accumulators]
-    operands = [tables[0], tables[1], *flat, users, movies, y, weight, learning_rates,
-                scalars]
+    operands = [tables[0], tables[1], *flat, pairs, y, weight, learning_rates, scalars,
+                _tuner_address()]
     scratch = [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in (
         (batch, factors), (batch, factors), (2, tables[0].shape[0]), (2, tables[1].shape[0]),
         (_fused_kernel().SCRATCH_ROWS, batch))] + [jax.ShapeDtypeStruct((2,), jnp.int32)]
     results = jax.ffi.ffi_call(
         TARGET,
         [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in operands[:8]]
-        + [jax.ShapeDtypeStruct((n,), jnp.float32)] + scratch,
+        + [jax.ShapeDtypeStruct((n,), jnp.float32),
+           jax.ShapeDtypeStruct((2 * steps, 2), jnp.float32)] + scratch,
         input_output_aliases={i: i for i in range(8)},
     )(*operands)
     new_tables = [results[0], results[1]] + [
         jnp.reshape(v, t.shape) for v, t in zip(results[2:4], tables[2:], strict=True)]
     new_accumulators = [jnp.reshape(v, a.shape)
                         for v, a in zip(results[4:8], accumulators, strict=True)]
-    return new_tables, new_accumulators, results[8]
+    sums = jnp.sum(jnp.reshape(results[9], (steps, 2, 2)), axis=1)  # the two halves
+    return new_tables, new_accumulators, results[8], sums[:, 0] / sums[:, 1]
+
+
+def _tuner_address():
+    """The kernel's thread-count tuner (``_fused_kernel._threads``): its state's address,
+    as two uint32 (the state lives as long as the process)."""
+    import jax.numpy as jnp
+
+    if "tuner" not in _state:
+        _state["tuner"] = np.zeros(_fused_kernel().TUNER_WORDS, np.float64)
+    address = _state["tuner"].ctypes.data
+    return jnp.asarray([address & 0xFFFFFFFF, address >> 32], jnp.uint32)
+
+
+def threads_used() -> dict[str, float]:
+    """How the kernel has run in this process: ``calls``, ``with_two_threads`` (how many
+    of them ran on two threads) and its estimates of the cycles per rating on one and on
+    two threads (0: not measured yet)."""
+    tuner = _state.get("tuner")
+    if tuner is None:
+        return {"calls": 0, "with_two_threads": 0, "cycles_one": 0.0, "cycles_two": 0.0}
+    kernel = _fused_kernel()
+    return {"calls": int(tuner[kernel.CALLS]), "with_two_threads": int(tuner[kernel.WITH_TWO]),
+            "cycles_one": float(tuner[kernel.ONE]), "cycles_two": float(tuner[kernel.TWO])}
 
 
 def steps_of(n: int, batch_size: int | None) -> int:
@@ -145,9 +170,9 @@ def steps_of(n: int, batch_size: int | None) -> int:
     return 1 if batch_size is None or n == 0 else -(-n // batch_size)
 
 
-def dot_bias_step(tables, accumulators, users, movies, y, weight, *, learning_rate,
-                  l2: float, bias_l2: float, rating_range: tuple[float, float],
-                  epsilon: float, batch_size: int | None = None):
+def dot_bias_step(tables, accumulators, pairs, y, weight, *, learning_rate, l2: float,
+                  bias_l2: float, rating_range: tuple[float, float], epsilon: float,
+                  batch_size: int | None = None):
     """Sparse row-wise Adagrad steps of dot-bias, fused; call while tracing a JAX step.
 
     The ratings are taken as consecutive steps of ``batch_size`` (the last one shorter
@@ -157,7 +182,7 @@ def dot_bias_step(tables, accumulators, users, movies, y, weight, *, learning_ra
         tables: ``[user_factors (U, F), movie_factors (M, F), user_bias (U, 1),
             movie_bias (M, 1)]``, float32.
         accumulators: the tables' Adagrad accumulators, ``(U, 1), (M, 1), (U, 1), (M, 1)``.
-        users, movies: the ratings' rows, int32 ``(n,)``.
+        pairs: the ratings' ``[user, movie]`` rows, int32 ``(n, 2)``.
         y: the ratings, ``(n,)``; weight: the sample weights, ``(n,)`` (ones without).
         learning_rate: a scalar, or one per step (:func:`steps_of`); may be traced.
         l2, bias_l2: the per-rating penalties.
@@ -165,51 +190,54 @@ def dot_bias_step(tables, accumulators, users, movies, y, weight, *, learning_ra
         batch_size: the ratings per step.
 
     Returns:
-        ``(new_tables, new_accumulators, predictions (n,))``; each prediction is the one
-        its step computed, before it.
+        ``(new_tables, new_accumulators, predictions (n,), step_losses (steps,))``: each
+        prediction is the one its step computed, before it; a step's loss is the weighted
+        mean squared error of its predictions (the penalties left out).
 
     Raises:
         RuntimeError: :func:`ready` was not called, or found the kernel unusable.
     """
     if not _state.get("ok"):
         raise RuntimeError("call movierec.models.fused.ready() before tracing dot_bias_step")
-    return _steps(tables, accumulators, users, movies, y, weight,
-                  learning_rate=learning_rate, l2=l2, bias_l2=bias_l2,
-                  rating_range=rating_range, epsilon=epsilon, batch_size=batch_size)
+    return _steps(tables, accumulators, pairs, y, weight, learning_rate=learning_rate, l2=l2,
+                  bias_l2=bias_l2, rating_range=rating_range, epsilon=epsilon,
+                  batch_size=batch_size)
 
 
-def _steps(tables, accumulators, users, movies, y, weight, *, learning_rate, l2, bias_l2,
+def _steps(tables, accumulators, pairs, y, weight, *, learning_rate, l2, bias_l2,
            rating_range, epsilon, batch_size):
     import jax.numpy as jnp
 
-    n = users.shape[0]
+    n = pairs.shape[0]
     steps = steps_of(n, batch_size)
     rates = jnp.broadcast_to(jnp.asarray(learning_rate, jnp.float32).reshape(-1), (steps,))
     scalars = jnp.asarray([l2, bias_l2, *rating_range, epsilon], jnp.float32)
-    return _call(tables, accumulators, users, movies, y, weight, rates, scalars,
-                 n if batch_size is None else batch_size)
+    return _call(tables, accumulators, jnp.asarray(pairs, jnp.int32), y, weight, rates,
+                 scalars, n if batch_size is None else batch_size)
 
 
-def reference_step(tables, accumulators, users, movies, y, weight, *, learning_rate,
-                   l2: float, bias_l2: float, rating_range: tuple[float, float],
-                   epsilon: float, batch_size: int | None = None):
+def reference_step(tables, accumulators, pairs, y, weight, *, learning_rate, l2: float,
+                   bias_l2: float, rating_range: tuple[float, float], epsilon: float,
+                   batch_size: int | None = None):
     """The same steps in numpy (float64), for checks: returns what :func:`dot_bias_step`
     returns, as numpy arrays."""
     tables = [np.asarray(t, np.float64).copy() for t in tables]
     accumulators = [np.asarray(a, np.float64).copy() for a in accumulators]
-    users, movies = np.asarray(users), np.asarray(movies)
+    pairs = np.asarray(pairs)
     y, weight = np.asarray(y, np.float64), np.asarray(weight, np.float64)
-    n = len(users)
+    n = len(pairs)
     steps = steps_of(n, batch_size)
     size = n if batch_size is None else batch_size
     rates = np.broadcast_to(np.asarray(learning_rate, np.float64).reshape(-1), (steps,))
-    predictions = []
+    predictions, losses = [], []
     for step, rate in enumerate(rates):
         part = slice(step * size, (step + 1) * size)
-        predictions.append(_reference_one_step(
-            tables, accumulators, users[part], movies[part], y[part], weight[part],
-            float(rate), l2, bias_l2, rating_range, epsilon))
-    return tables, accumulators, np.concatenate(predictions)
+        predicted = _reference_one_step(
+            tables, accumulators, pairs[part, 0], pairs[part, 1], y[part], weight[part],
+            float(rate), l2, bias_l2, rating_range, epsilon)
+        predictions.append(predicted)
+        losses.append(np.average((predicted - y[part]) ** 2, weights=weight[part]))
+    return tables, accumulators, np.concatenate(predictions), np.array(losses)
 
 
 def _reference_one_step(tables, accumulators, users, movies, y, weight, learning_rate, l2,
@@ -245,8 +273,8 @@ def _self_check() -> None:
     tables = [rng.normal(0, 0.3, (n_users, factors)), rng.normal(0, 0.3, (n_movies, factors)),
               rng.normal(0, 0.1, (n_users, 1)), rng.normal(0, 0.1, (n_movies, 1))]
     accumulators = [rng.uniform(0, 1, (len(t), 1)) for t in tables]
-    users = rng.integers(0, n_users, n).astype(np.int32)
-    movies = rng.integers(0, n_movies, n).astype(np.int32)
+    pairs = np.stack([rng.integers(0, n_users, n), rng.integers(0, n_movies, n)],
+                     axis=1).astype(np.int32)
     y = rng.uniform(1, 5, n)
     weight = rng.uniform(0.5, 1.5, n)
     rates = np.array([0.1, 0.05, 0.02])
@@ -254,11 +282,12 @@ def _self_check() -> None:
                                 "epsilon": 1e-8, "batch_size": batch}
     f32 = [jnp.asarray(v, jnp.float32) for v in (*tables, *accumulators, y, weight, rates)]
     got = jax.jit(lambda *v: _steps(
-        list(v[:4]), list(v[4:8]), v[8], v[9], v[10], v[11], learning_rate=v[12],
-        **settings))(*f32[:8], users, movies, *f32[8:])
-    want = reference_step(tables, accumulators, users, movies, y, weight,
-                          learning_rate=rates, **settings)
+        list(v[:4]), list(v[4:8]), v[8], v[9], v[10], learning_rate=v[11],
+        **settings))(*f32[:8], pairs, *f32[8:])
+    want = reference_step(tables, accumulators, pairs, y, weight, learning_rate=rates,
+                          **settings)
     for got_part, want_part in zip(got[:2], want[:2], strict=True):
         for a, b in zip(got_part, want_part, strict=True):
             np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(got[2]), want[2], rtol=1e-4, atol=1e-5)
+    for got_part, want_part in zip(got[2:], want[2:], strict=True):
+        np.testing.assert_allclose(np.asarray(got_part), want_part, rtol=1e-4, atol=1e-5)

@@ -58,6 +58,7 @@ from functools import partial
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from movierec.models.embedding import DotBiasModel, row_sum
@@ -378,10 +379,10 @@ def _fused_train_step(model, plan: _Plan, l2: float, bias_l2: float,
               else jnp.reshape(jnp.asarray(sample_weight, jnp.float32), (batch,)))
     optimizer = model.optimizer
     steps = fused.steps_of(batch, batch_size)
-    tables, accumulators, y_pred = fused.dot_bias_step(
+    tables, accumulators, y_pred, step_losses = fused.dot_bias_step(
         [trainable[i] for i in plan.sparse],
         [optimizer_vars[plan.accumulators[i]] for i in plan.sparse],
-        x[:, 0], x[:, 1], y[:, 0], weight,
+        x, y[:, 0], weight,
         learning_rate=_learning_rates(optimizer, optimizer_vars, plan, steps), l2=l2,
         bias_l2=bias_l2, rating_range=(model.scale.minimum, model.scale.maximum),
         epsilon=optimizer.epsilon, batch_size=batch_size)
@@ -391,37 +392,13 @@ def _fused_train_step(model, plan: _Plan, l2: float, bias_l2: float,
         optimizer_vars[plan.accumulators[i]] = accumulator
     optimizer_vars[plan.iterations] = optimizer_vars[plan.iterations] + steps
     y_pred = jnp.reshape(y_pred, (batch, 1))
-    per_rating = jnp.square(y_pred[:, 0] - y[:, 0])
-    data_loss = _mean_of_step_means(per_rating, None if sample_weight is None else weight,
-                                    batch if batch_size is None else batch_size)
+    # Keras' loss tracker, step by step, would gather each step's mean times its size
+    size = batch if batch_size is None else batch_size
+    sizes = np.minimum(size, batch - size * np.arange(steps))
+    data_loss = jnp.sum(step_losses * jnp.asarray(sizes, jnp.float32)) / batch
     logs, metrics_vars = model._update_metrics_variables(
         metrics_vars, data_loss, x, y, y_pred, sample_weight)
     return logs, (trainable, list(non_trainable), optimizer_vars, metrics_vars)
-
-
-def _mean_of_step_means(per_rating, weight, batch_size: int):
-    """Each step's (weighted) mean of ``per_rating``, averaged with the steps' sizes as
-    weights: what Keras' loss tracker gathers from the steps one by one."""
-    import jax.numpy as jnp
-
-    n = per_rating.shape[0]
-    whole = n // batch_size
-    cut = whole * batch_size
-
-    def means(part, weight_part, rows: int):
-        if weight_part is None:
-            return jnp.mean(part.reshape(rows, -1), axis=1)
-        return (jnp.sum((part * weight_part).reshape(rows, -1), axis=1)
-                / jnp.sum(weight_part.reshape(rows, -1), axis=1))
-
-    total: Any = 0.0
-    if whole:
-        total = jnp.sum(means(per_rating[:cut], None if weight is None else weight[:cut],
-                              whole)) * batch_size
-    if cut < n:
-        total = total + means(per_rating[cut:], None if weight is None else weight[cut:],
-                              1)[0] * (n - cut)
-    return total / n
 
 
 def _learning_rates(optimizer, optimizer_vars, plan: _Plan, steps: int):
