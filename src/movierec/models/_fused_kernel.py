@@ -169,30 +169,6 @@ def block(users_t, movies_t, user_b, movie_b, user_acc, movie_acc, user_bacc, mo
 # Rows of the per-rating scratch (``grads``, ``(SCRATCH_ROWS, batch)``) that phase 2 reads.
 DZ, USER_BIAS_GRAD, MOVIE_BIAS_GRAD, USER_SQUARE, MOVIE_SQUARE, L2_GRAD = range(6)
 SCRATCH_ROWS = 6
-_LOG2E, _LN2 = f32(1.4426950408889634), f32(0.6931471805599453)
-
-
-@intrinsic
-def _as_float(typingctx, bits):
-    """The float32 whose bits are the low 32 of the integer ``bits``."""
-    def codegen(context, builder, signature, args):
-        low = builder.trunc(args[0], ir.IntType(32)) if bits.bitwidth > 32 else args[0]
-        return builder.bitcast(low, ir.FloatType())
-
-    return types.float32(bits), codegen
-
-
-@numba.njit(fastmath=True, inline="always")
-def _exp(x):
-    """``exp(x)`` for float32 ``x``, inline (libm's is a call): ``2^k * 2^r`` with
-    ``k = round(x log2 e)``, ``|r| <= 1/2``; ``2^k`` from its bits, ``2^r`` by its Taylor
-    series to ``r^7`` (relative error under 2e-8, below float32's rounding)."""
-    t = min(max(x, f32(-87.0)), f32(87.0)) * _LOG2E
-    k = np.floor(t + f32(0.5))
-    r = (t - k) * _LN2
-    power = f32(1.0) + r * (f32(1.0) + r * (f32(1 / 2) + r * (f32(1 / 6) + r * (
-        f32(1 / 24) + r * (f32(1 / 120) + r * (f32(1 / 720) + r * f32(1 / 5040)))))))
-    return power * _as_float((np.int64(k) + 127) << 23)
 
 
 @numba.njit(fastmath=True, inline="always")
@@ -227,7 +203,7 @@ def _rates(users_t, movies_t, user_b, movie_b, users, movies, y, w, scalars, sta
         for f in range(factors):
             movie_old[o, f] = movies_t[m, f]
         bu, bi = user_b[u], movie_b[m]
-        s = one / (one + _exp(-(pq + bu + bi)))
+        s = one / (one + np.exp(-(pq + bu + bi)))
         value = low + span * s
         pred[j] = value
         error = value - y[j]

@@ -28,7 +28,7 @@ def _shuffle(pairs, targets, state):  # pragma: no cover - compiled
     # Fisher-Yates with splitmix64: each step draws from the top 53 bits as a fraction
     x = state[0]
     for i in range(pairs.shape[0] - 1, 0, -1):
-        x += np.uint64(0x9E3779B97F4A7C15)
+        x += np.uint64(_MIX)
         z = x
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
