@@ -5,6 +5,7 @@ numba's on-disk cache)."""
 from __future__ import annotations
 
 import os
+import platform
 
 import numba
 import numpy as np
@@ -121,6 +122,51 @@ def _atomic_load(typingctx, address):
     return types.int32(address), codegen
 
 
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+SPINS = 1024
+"""A waiting thread's spins (each a ``pause``) before it yields its core at each further
+look: where the scheduler has put both threads on one core, the thread being waited for
+runs only when the waiting one yields."""
+
+
+@intrinsic
+def _pause(typingctx):
+    """The CPU's spin-wait hint (x86 ``pause``; nothing elsewhere)."""
+    def codegen(context, builder, signature, args):
+        if _X86:
+            function = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+            builder.call(function, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@intrinsic
+def _yield(typingctx):
+    """``sched_yield()``: let another thread have this core."""
+    def codegen(context, builder, signature, args):
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+        builder.call(function, [])
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@numba.njit(inline="always")
+def _wait_until(address, value):
+    """Spin until the int32 at ``address`` is at least ``value``; after SPINS looks, yield
+    the core between looks."""
+    spins = 0
+    while _atomic_load(address) < value:
+        if spins < SPINS:
+            _pause()
+            spins += 1
+        else:
+            _yield()
+
+
 @numba.njit(fastmath=True, parallel=True, cache=True)
 def block(users_t, movies_t, user_b, movie_b, user_acc, movie_acc, user_bacc, movie_bacc,
           users, movies, y, w, lrs, scalars, pred, losses, user_old, movie_old, user_rows,
@@ -143,8 +189,7 @@ def block(users_t, movies_t, user_b, movie_b, user_acc, movie_acc, user_bacc, mo
         task = _atomic_add(taken, 1)
         while task < total:
             group = task // 2  # the step's phase: 2 s + phase
-            while _atomic_load(done) < 2 * group:
-                pass
+            _wait_until(done, 2 * group)
             s, part = task // 4, task % 2
             start = s * batch
             stop = min(n, start + batch)
@@ -277,7 +322,9 @@ def _cycles(typingctx):
 CALLS, ONE, TWO, WITH_TWO, NEXT, INTERVAL = range(6)
 TUNER_WORDS = 6
 TRIALS = 5  # the warm-up call, then two, one, two, one
-FIRST_INTERVAL, LAST_INTERVAL = 8, 1024
+FIRST_INTERVAL, LAST_INTERVAL = 8, 32
+# (The VM's slow spells for two threads last seconds, hundreds of calls: a look every 32
+# calls costs a few per cent during one and finds its end within 32 calls.)
 RISE = 1.25
 
 
@@ -293,7 +340,7 @@ def _threads(tuner):
     Hogwild SGD at half of one thread's speed, and this kernel too) one thread is faster.
     The first call warms up on two and is not timed; the next four alternate two and one;
     then the faster count is kept, and the other is tried again after 8 calls, then after
-    twice as many each time it loses (up to 1,024), and after 8 again when it wins."""
+    twice as many each time it loses (up to 32), and after 8 again when it wins."""
     calls = int(tuner[CALLS])
     if calls < TRIALS:
         return 2 if calls % 2 == 1 or calls == 0 else 1
