@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from movierec.models import fused
 from movierec.presets import resolve_preset
 from movierec.synthetic import RATING_SCALE, generate
 from movierec.training import fit, keras_fit
@@ -75,7 +76,11 @@ def one_size(n_ratings: int, epochs: int, seed: int = 0) -> dict[str, Any]:
         "val_rmse": round(result.metrics["rmse"], 4),
         "parameters": result.metrics["parameters"],
         "steps_per_call": keras_fit.STEPS_PER_CALL,
+        "sparse_step": result.metrics.get("sparse_step"),
     }
+    if row["sparse_step"] == "fused":  # how the kernel's thread tuner ran (one or two)
+        threads = fused.threads_used()
+        row["kernel_calls_on_two_threads"] = f"{threads['with_two_threads']}/{threads['calls']}"
     return row
 
 
