@@ -176,6 +176,9 @@ def test_fit_records_the_fused_step_and_reloads_as_an_ordinary_model(data, tmp_p
     result = fit(config, train_pairs, train_y, test_pairs, test_y, n_users=n_users,
                  n_movies=n_movies, rating_range=RANGE, verbose=0)
     assert result.metrics["sparse_step"] == "fused"
+    # one kernel call per epoch (the ratings fit one block), each counted once
+    assert result.metrics["kernel_calls"] == 4
+    assert 0 <= result.metrics["kernel_calls_on_two_threads"] <= 4
     path = tmp_path / "model.keras"
     result.model.save(path)
     again = keras.saving.load_model(path, safe_mode=True)

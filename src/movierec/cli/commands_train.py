@@ -217,9 +217,12 @@ def _speed(m: TrainMetrics) -> str:
     if m.steady_ratings_per_second is None or m.compile_seconds is None:
         return (f"{m.seconds_per_epoch or 0.0:.2f} s/epoch, {m.ratings_per_second or 0.0:,.0f} "
                 "ratings/s (one epoch: its compilation included)")
+    calls, two = m.extra.get("kernel_calls"), m.extra.get("kernel_calls_on_two_threads")
+    threads = (f"; the fused kernel ran {two} of its {calls} calls on two threads"
+               if calls else "")
     return (f"compile {m.compile_seconds:.2f} s (the first epoch's overhead), then "
             f"{m.steady_ratings_per_second:,.0f} ratings/s ({m.seconds_per_epoch or 0.0:.2f} "
-            "s/epoch with validation)")
+            f"s/epoch with validation{threads})")
 
 
 def compare_command(

@@ -19,7 +19,7 @@ import numpy as np
 from movierec import metrics
 from movierec.errors import MovierecError
 from movierec.measure import measure
-from movierec.models import build_model, model_spec, predict_ratings, training_targets
+from movierec.models import build_model, fused, model_spec, predict_ratings, training_targets
 from movierec.models.sparse import (
     SparseAdagrad,
     block_size,
@@ -220,6 +220,7 @@ def fit_keras(
         else:  # a process feeds its share of the global batch
             inputs = {"x": x, "y": y, "batch_size": config.batch_size // processes,
                       "shuffle": True}
+        kernel_before = fused.threads_used()
         with measure() as cost:
             keras_history = model.fit(
                 **inputs,
@@ -257,6 +258,11 @@ def fit_keras(
     }
     if sparse_step:
         result_metrics["sparse_step"] = sparse_step
+    if sparse_step == "fused":  # how the kernel's thread tuner ran this fit's calls
+        kernel_after = fused.threads_used()
+        result_metrics["kernel_calls"] = kernel_after["calls"] - kernel_before["calls"]
+        result_metrics["kernel_calls_on_two_threads"] = (
+            kernel_after["with_two_threads"] - kernel_before["with_two_threads"])
     if distributed:
         result_metrics.update(distribution=kind, devices=distribute.device_count(),
                               processes=processes, n_dropped_for_devices=n_dropped)
