@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 
-from movierec.models import fused
 from movierec.presets import resolve_preset
 from movierec.synthetic import RATING_SCALE, generate
 from movierec.training import fit, keras_fit
@@ -78,9 +77,9 @@ def one_size(n_ratings: int, epochs: int, seed: int = 0) -> dict[str, Any]:
         "steps_per_call": keras_fit.STEPS_PER_CALL,
         "sparse_step": result.metrics.get("sparse_step"),
     }
-    if row["sparse_step"] == "fused":  # how the kernel's thread tuner ran (one or two)
-        threads = fused.threads_used()
-        row["kernel_calls_on_two_threads"] = f"{threads['with_two_threads']}/{threads['calls']}"
+    if "kernel_calls" in result.metrics:  # the fused kernel: its calls on two threads
+        row["kernel_calls_on_two_threads"] = (
+            f"{result.metrics['kernel_calls_on_two_threads']}/{result.metrics['kernel_calls']}")
     return row
 
 
